@@ -1,0 +1,43 @@
+"""ADR-013 CNI strategy: the cluster, its CNI, and the platform's network policies.
+
+Everything that decides what to deploy is in `cnistack` (pure, testable without an
+engine); this file reads the stack config once, builds the components and exports.
+"""
+
+import pulumi
+from pulumi.runtime.config import CONFIG, get_config_env
+
+from cnistack.cilium import hubble_ui_access
+from cnistack.config import parse_stack_config, project_config
+from cnistack.netpol.render import render_policies
+from components import Cluster, ClusterArgs, Cni, CniArgs, NetworkPolicySet, NetworkPolicySetArgs
+
+config = parse_stack_config(project_config({**get_config_env(), **CONFIG.get()}))
+cilium = config.cilium_settings
+
+cluster = Cluster(
+    "cluster",
+    ClusterArgs(
+        cluster=config.cluster,
+        cni=config.cni,
+        kube_proxy_replacement=bool(cilium and cilium.kube_proxy_replacement),
+        kubeconfig=config.kubeconfig,
+    ),
+)
+cni = Cni("cni", CniArgs(config=config, provider=cluster.provider))
+network_policies = NetworkPolicySet(
+    "platform",
+    NetworkPolicySetArgs(
+        rendered=render_policies(config.network_policy, cni.capabilities),
+        provider=cluster.provider,
+        depends_on=[cni.release] if cni.release else [],
+        protect=config.protect_cluster_network,
+    ),
+)
+
+pulumi.export("clusterName", cluster.name)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("cni", config.cni)
+pulumi.export("capabilities", cni.capabilities.as_output())
+pulumi.export("hubbleUi", hubble_ui_access(config))
+pulumi.export("fidelity", network_policies.fidelity)

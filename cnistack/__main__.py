@@ -1,0 +1,32 @@
+"""Command line of the pure core: `render` and `connectivity`, no Pulumi engine needed."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: python -m cnistack {render,connectivity} ...
+
+  render        write the manifests a stack applies (--stack S --out DIR)
+  connectivity  who can reach whom: list, diff, query (see --help)
+"""
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "render":
+        from cnistack.render import main as render
+
+        return render(rest)
+    if command == "connectivity":
+        from cnistack.connectivity.cli import main as connectivity
+
+        return connectivity(rest)
+    print(f"unknown command {command!r}\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

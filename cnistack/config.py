@@ -1,0 +1,315 @@
+"""Stack config as one typed model, validated once at the edge.
+
+Every default lives here (STYLE.md principle 4). What must be chosen per
+environment has no default: the CNI, the cluster kind, and for an existing
+cluster with kube-proxy replacement the API server's address (ADR-013,
+"Production Enterprise (GTT) : Cilium").
+
+The raw input is the project's config as Pulumi hands it over (scalars as strings,
+objects as JSON strings) or as a stack file holds it (native YAML); both go through
+:func:`parse_stack_config`, so the program, the ``render`` CLI and the tests agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
+from cnistack.netpol.model import PolicyModel, default_policy_model
+
+PROJECT = "aisp-cni"
+
+# ADR-013 "Production Enterprise (GTT) : Cilium" pins the chart at 1.15.0.
+CILIUM_CHART_VERSION = "1.15.0"
+CILIUM_REPOSITORY = "https://helm.cilium.io/"
+# K3s's default cluster CIDR, which Cilium's cluster-pool IPAM must reuse on k3d.
+K3S_POD_CIDR = "10.42.0.0/16"
+K3S_SERVICE_CIDR = "10.43.0.0/16"
+# Pinned so that a homelab rebuilt next month runs the same Kubernetes.
+K3S_IMAGE = "rancher/k3s:v1.29.1-k3s2"
+
+_EXACT_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class ConfigError(ValueError):
+    """A stack config the program refuses, with every offending key named."""
+
+
+def to_camel(name: str) -> str:
+    # pydantic's own to_camel upper-cases a letter after a digit (k8SServiceHost);
+    # the Cilium chart spells these k8sServiceHost and l7Proxy.
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+    )
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=True))
+    except ValueError as err:
+        raise ValueError(f"not an IPv4 CIDR ({err})") from None
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 32 or not _DNS_LABEL.match(value):
+        raise ValueError("must be a lower-case DNS label of at most 32 characters")
+    return value
+
+
+class K3dCluster(_Model):
+    """Homelab: a K3d cluster on the laptop, 1 server + 2 agents (ADR-013 "Home Lab")."""
+
+    kind: Literal["k3d"]
+    name: str = "aisp-homelab"
+    servers: int = Field(default=1, ge=1)
+    agents: int = Field(default=2, ge=0)
+    k3s_image: str = K3S_IMAGE
+    api_port: int = Field(default=6550, ge=1024, le=65535)
+    pod_cidr: str = K3S_POD_CIDR
+    service_cidr: str = K3S_SERVICE_CIDR
+
+    _check_name = field_validator("name")(_dns_label)
+    _check_cidrs = field_validator("pod_cidr", "service_cidr")(_cidr)
+
+    @property
+    def api_server_node(self) -> str:
+        # k3d names its first server container k3d-<cluster>-server-0; inside the
+        # cluster network the API server listens there on 6443.
+        return f"k3d-{self.name}-server-0"
+
+
+class ExistingCluster(_Model):
+    """Production: an on-premise OpenShift/Kubernetes cluster that already exists."""
+
+    kind: Literal["existing"]
+    name: str
+    # kube context to use from the kubeconfig (secret `kubeconfig`) or the ambient one.
+    context: str | None = None
+    openshift: bool = False
+
+    _check_name = field_validator("name")(_dns_label)
+
+
+Cluster = Annotated[K3dCluster | ExistingCluster, Field(discriminator="kind")]
+
+
+class ChartSource(_Model):
+    """Where the chart comes from: the public repository, an OCI registry or a directory."""
+
+    repository: str | None = None
+    oci: str | None = None
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ChartSource:
+        given = [name for name in ("repository", "oci", "path") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(
+                f"set exactly one of repository, oci, path (got {', '.join(given) or 'none'})"
+            )
+        if self.oci is not None and not self.oci.startswith("oci://"):
+            raise ValueError(f"oci must start with oci:// (got {self.oci!r})")
+        if self.repository is not None and not self.repository.startswith(("https://", "http://")):
+            raise ValueError(f"repository must be an http(s) URL (got {self.repository!r})")
+        return self
+
+
+class CiliumChart(_Model):
+    version: str = CILIUM_CHART_VERSION
+    source: ChartSource = ChartSource(repository=CILIUM_REPOSITORY)
+
+    @field_validator("version")
+    @classmethod
+    def _exact_pin(cls, value: str) -> str:
+        if not _EXACT_SEMVER.match(value):
+            raise ValueError(
+                f"chart version must be an exact pin such as {CILIUM_CHART_VERSION!r}, "
+                "not a range or tag"
+            )
+        return value
+
+
+class Hubble(_Model):
+    enabled: bool = True
+    relay: bool = True
+    ui: bool = True
+    # The chart's default `helm` method issues new certificates at every render, so
+    # no preview is ever clean. Ref: cilium/cilium#36012.
+    tls_method: Literal["cronJob", "certmanager"] = "cronJob"
+    cert_manager_issuer: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Hubble:
+        if self.ui and not self.relay:
+            raise ValueError("Hubble UI reads flows from Hubble Relay: set relay: true")
+        if (self.relay or self.ui) and not self.enabled:
+            raise ValueError("relay and ui need hubble enabled: set enabled: true")
+        if self.tls_method == "certmanager" and not self.cert_manager_issuer:
+            raise ValueError("tlsMethod certmanager needs certManagerIssuer (a ClusterIssuer)")
+        return self
+
+
+class CiliumSettings(_Model):
+    """ADR-013's Cilium install, as settings (defaults = the ADR's production flags)."""
+
+    chart: CiliumChart = CiliumChart()
+    kube_proxy_replacement: bool = True
+    k8s_service_host: str | None = None
+    k8s_service_port: int | None = Field(default=None, ge=1, le=65535)
+    encryption: Literal["wireguard", "disabled"] = "wireguard"
+    hubble: Hubble = Hubble()
+    l7_proxy: bool = True
+    prometheus: bool = True
+
+
+class StackConfig(_Model):
+    """The whole stack config of project ``aisp-cni``."""
+
+    cni: Literal["flannel", "cilium"]
+    cluster: Cluster
+    cilium: CiliumSettings | None = None
+    network_policy: PolicyModel = Field(default_factory=default_policy_model)
+    # Only for an existing cluster; held as a secret and never printed.
+    kubeconfig: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_are_absent(cls, data: Any) -> Any:
+        # Pulumi.yaml declares the optional keys with an empty default (`{}`, "") so
+        # that `pulumi config` lists them; an empty value means "not set".
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v not in ({}, "", None)}
+        return data
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        if self.cni == "flannel" and self.cilium is not None:
+            raise _KeyError("cilium", "cilium settings on a flannel stack: remove them or set cni: cilium")
+        if isinstance(self.cluster, K3dCluster) and self.kubeconfig is not None:
+            raise _KeyError("kubeconfig", "a k3d cluster writes its own kubeconfig: remove the key")
+        settings = self.cilium_settings
+        if settings and settings.kube_proxy_replacement and isinstance(self.cluster, ExistingCluster):
+            missing = [
+                name
+                for name, value in (
+                    ("k8sServiceHost", settings.k8s_service_host),
+                    ("k8sServicePort", settings.k8s_service_port),
+                )
+                if value is None
+            ]
+            if missing:
+                raise _KeyError(
+                    f"cilium.{missing[0]}",
+                    "kube-proxy replacement needs the API server's host and port "
+                    f"(missing {', '.join(missing)}): without kube-proxy, Cilium cannot "
+                    "reach the API server through its Service IP",
+                )
+        return self
+
+    @property
+    def cilium_settings(self) -> CiliumSettings | None:
+        if self.cni != "cilium":
+            return None
+        return self.cilium or CiliumSettings()
+
+    @property
+    def protect_cluster_network(self) -> bool:
+        # On a cluster we did not create (production), deleting the CNI release or the
+        # policies would cut or open every workload's network: make it a two-step act.
+        return isinstance(self.cluster, ExistingCluster)
+
+    @property
+    def capabilities(self) -> CapabilityProfile:
+        settings = self.cilium_settings
+        if settings is None:
+            return FLANNEL_WITH_KUBE_ROUTER
+        return cilium_profile(
+            encryption=None if settings.encryption == "disabled" else settings.encryption,
+            hubble=settings.hubble.enabled,
+            l7_proxy=settings.l7_proxy,
+        )
+
+
+class _KeyError(ValueError):
+    """Raised inside validators to point at a key other than the one being validated."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}::{message}")
+
+
+def _decode(value: Any) -> Any:
+    # Pulumi hands objects and arrays to the program as JSON strings.
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _describe(error: Mapping[str, Any], allowed: list[str]) -> str:
+    loc = tuple(error["loc"])
+    if loc[:1] == ("cluster",) and loc[1:2] in (("k3d",), ("existing",)):
+        loc = loc[:1] + loc[2:]  # the discriminator's tag is not a key of the file
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if "::" in message:
+        key, message = message.split("::", 1)
+        return f"{PROJECT}:{key}: {message}"
+    key = ".".join(str(part) for part in loc) or "(stack)"
+    if error["type"] == "extra_forbidden":
+        siblings = allowed if len(loc) == 1 else []
+        hint = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        choices = f" Allowed keys: {', '.join(siblings)}." if siblings else ""
+        return f"{PROJECT}:{key}: unknown key{suggestion}{choices}"
+    if error["type"] == "missing":
+        return f"{PROJECT}:{key}: required, no default (it must be chosen per environment)"
+    given = error.get("input")
+    if isinstance(given, Mapping | list):
+        return f"{PROJECT}:{key}: {message}"
+    shown = "<secret>" if loc[:1] == ("kubeconfig",) else repr(given)
+    return f"{PROJECT}:{key}: {message} (got {shown})"
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate the project's config; raise one ConfigError naming every bad key."""
+    data = {key: _decode(value) for key, value in raw.items()}
+    try:
+        return StackConfig.model_validate(data)
+    except ValidationError as err:
+        allowed = sorted(field.alias or name for name, field in StackConfig.model_fields.items())
+        lines = [_describe(e, allowed) for e in err.errors()]
+        raise ConfigError("invalid stack config:\n  " + "\n  ".join(lines)) from None
+
+
+def project_config(all_config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the keys of this project (``aisp-cni:x``) out of the engine's whole config."""
+    prefix = f"{PROJECT}:"
+    return {key.removeprefix(prefix): value for key, value in all_config.items() if key.startswith(prefix)}

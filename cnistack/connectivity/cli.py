@@ -1,0 +1,267 @@
+"""`python -m cnistack connectivity {list,query,diff}`: who can reach whom under a profile."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+import yaml
+
+from cnistack.connectivity.diff import DIFF_FORMATS, diff_flows, write_diff
+from cnistack.connectivity.engine import Analyzer, Request
+from cnistack.connectivity.errors import InputError
+from cnistack.connectivity.loader import load_paths
+from cnistack.connectivity.model import ENFORCEMENTS, Enforcement, Inputs
+from cnistack.connectivity.output import LIST_FORMATS, http_text, write_list
+from cnistack.connectivity.ports import MAX_PORT, MIN_PORT, PROTOCOLS
+from cnistack.connectivity.stack import load_stack_inputs
+
+PROG = "python -m cnistack connectivity"
+
+
+@dataclass
+class Source:
+    label: str
+    base: str
+    inputs: Inputs
+    enforcement: Enforcement
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Who can reach whom under an enforcement profile (kube-router or cilium).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_input(p: argparse.ArgumentParser) -> None:
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument("--stack", help="analyse what the program renders for this stack")
+        group.add_argument("--manifests", nargs="+", metavar="PATH", help="YAML files/directories")
+        p.add_argument(
+            "--enforcement",
+            choices=ENFORCEMENTS,
+            help="enforcement profile (default with --stack: the stack's own; required otherwise)",
+        )
+
+    p_list = sub.add_parser("list", help="every allowed flow")
+    add_input(p_list)
+    p_list.add_argument("--format", choices=LIST_FORMATS, default="txt")
+    p_list.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+    p_query = sub.add_parser("query", help="is one flow (or each flow of a probes file) allowed?")
+    add_input(p_query)
+    p_query.add_argument("--from", dest="src", metavar="NS/POD|IP")
+    p_query.add_argument("--to", dest="dst", metavar="NS/POD|IP")
+    p_query.add_argument("--protocol", default="TCP", type=str.upper, choices=PROTOCOLS)
+    p_query.add_argument("--port", type=int)
+    p_query.add_argument("--method", help="HTTP method (Cilium L7 rules)")
+    p_query.add_argument("--path", help="HTTP path (Cilium L7 rules)")
+    p_query.add_argument("--probes", metavar="FILE", help="YAML/JSON list of probes")
+    p_query.add_argument("--format", choices=("txt", "json"), default="txt")
+
+    p_diff = sub.add_parser(
+        "diff",
+        help="flows added, removed and changed from A to B",
+        description=(
+            "A and B are `stack:NAME`, `manifests:PATH[,PATH...]` (or a bare PATH), each with an "
+            "optional `@kube-router`/`@cilium` suffix choosing the enforcement profile. Examples: "
+            "`diff stack:homelab stack:production`; "
+            "`diff manifests:out/@kube-router manifests:out/@cilium`."
+        ),
+    )
+    p_diff.add_argument("a", metavar="A")
+    p_diff.add_argument("b", metavar="B")
+    p_diff.add_argument("--enforcement", choices=ENFORCEMENTS, help="profile for sides without @")
+    p_diff.add_argument("--format", choices=DIFF_FORMATS, default="txt")
+    p_diff.add_argument("-o", "--output", help="write to this file instead of stdout")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    try:
+        if args.command == "list":
+            return _list(args)
+        if args.command == "query":
+            return _query(args, parser)
+        return _diff(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader (head, less) went away: not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _source(stack: str | None, manifests: Sequence[str] | None, enforcement: str | None) -> Source:
+    if stack is not None:
+        inputs, own = load_stack_inputs(stack)
+        chosen = cast(Enforcement, enforcement or own)
+        label = stack if chosen == own else f"{stack}@{chosen}"
+        return Source(label, f"stack:{stack}", inputs, chosen)
+    paths = list(manifests or [])
+    if enforcement is None:
+        raise InputError("--enforcement kube-router|cilium is required with manifests")
+    inputs = load_paths(paths)
+    base = ",".join(paths)
+    return Source(f"{base}@{enforcement}", base, inputs, cast(Enforcement, enforcement))
+
+
+def _analyzer(source: Source) -> Analyzer:
+    analyzer = Analyzer(source.inputs, source.enforcement)
+    for line in analyzer.notes:
+        print(f"note: {line}", file=sys.stderr)
+    return analyzer
+
+
+def _open(path: str | None) -> TextIO:
+    return open(path, "w", encoding="utf-8") if path else sys.stdout
+
+
+def _list(args: argparse.Namespace) -> int:
+    source = _source(args.stack, args.manifests, args.enforcement)
+    analyzer = _analyzer(source)
+    out = _open(args.output)
+    try:
+        write_list(analyzer.flows(), source.enforcement, args.format, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def _query(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.probes is None and (args.src is None or args.dst is None or args.port is None):
+        print(
+            f"{PROG} query: error: give --from, --to and --port, or --probes FILE", file=sys.stderr
+        )
+        return 2
+    source = _source(args.stack, args.manifests, args.enforcement)
+    analyzer = _analyzer(source)
+    if args.probes is not None:
+        probes = _read_probes(args.probes)
+        results = [
+            _answer(analyzer, probe, f"{args.probes}: probe {i}") for i, probe in enumerate(probes)
+        ]
+        json.dump(results, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    probe: dict[str, Any] = {
+        "from": args.src,
+        "to": args.dst,
+        "protocol": args.protocol,
+        "port": args.port,
+    }
+    if args.method is not None:
+        probe["method"] = args.method
+    if args.path is not None:
+        probe["path"] = args.path
+    result = _answer(analyzer, probe, "query")
+    if args.format == "json":
+        json.dump(result, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        request = " ".join(str(probe[k]) for k in ("method", "path") if k in probe)
+        verdict = "allow" if result["allowed"] else "deny"
+        print(
+            f"{verdict} {args.src} -> {args.dst} {args.protocol}/{args.port}"
+            + (f" {request}" if request else "")
+            + f"  [{source.enforcement}]"
+        )
+        if result.get("l7"):
+            print(f"  L4 probe; HTTP on this port is restricted to: {result['l7']}")
+        labels = result["policy_labels"] or ["(no policy selects these endpoints)"]
+        print("  decided by: " + ", ".join(labels))
+    return 0 if result["allowed"] else 1
+
+
+def _read_probes(path: str) -> list[dict[str, Any]]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc}", source=path) from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML/JSON: {' '.join(str(exc).split())}", source=path) from exc
+    if isinstance(data, dict) and isinstance(data.get("probes"), list):
+        data = data["probes"]
+    if not isinstance(data, list):
+        raise InputError("expected a list of probes {from, to, protocol, port}", source=path)
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise InputError(f"probe {i}: expected a mapping", source=path)
+    return data
+
+
+def _answer(analyzer: Analyzer, probe: dict[str, Any], where: str) -> dict[str, Any]:
+    for key in ("from", "to", "port"):
+        if key not in probe:
+            raise InputError(f"{where}: missing {key!r}")
+    protocol = str(probe.get("protocol") or "TCP").upper()
+    if protocol not in PROTOCOLS:
+        raise InputError(f"{where}: invalid protocol {probe.get('protocol')!r}")
+    port = probe["port"]
+    if isinstance(port, bool) or not isinstance(port, int) or not MIN_PORT <= port <= MAX_PORT:
+        raise InputError(f"{where}: port must be a number in 1-65535, got {port!r}")
+    method = probe.get("method")
+    path = probe.get("path")
+    request = Request(
+        protocol, port, None if method is None else str(method), None if path is None else str(path)
+    )
+    try:
+        verdict = analyzer.query(str(probe["from"]), str(probe["to"]), request)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from exc
+    result = dict(probe)
+    result["allowed"] = verdict.allowed
+    result["policies"] = [str(ref) for ref in verdict.policies]
+    if where == "query":
+        result["policy_labels"] = [ref.label for ref in verdict.policies]
+        if verdict.l7_restricted and method is None and path is None:
+            result["l7"] = http_text(verdict.ports.lookup(protocol, port)[1])
+    return result
+
+
+def _side(spec: str, default: str | None) -> Source:
+    base, profile = spec, default
+    head, sep, tail = spec.rpartition("@")
+    if sep and tail in ENFORCEMENTS:
+        base, profile = head, tail
+    if base.startswith("stack:"):
+        return _source(base.removeprefix("stack:"), None, profile)
+    paths = [p for p in base.removeprefix("manifests:").split(",") if p]
+    if not paths:
+        raise InputError(f"diff side {spec!r}: expected stack:NAME or manifests:PATH[,PATH...]")
+    if profile is None:
+        raise InputError(f"diff side {spec!r}: add @kube-router or @cilium (or --enforcement)")
+    return _source(None, paths, profile)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    a = _side(args.a, args.enforcement)
+    b = _side(args.b, args.enforcement)
+    a_label, b_label = a.label, b.label
+    if a.base == b.base and a.enforcement != b.enforcement:
+        a_label, b_label = a.enforcement, b.enforcement
+    elif a_label == b_label:
+        a_label, b_label = f"A ({a_label})", f"B ({b_label})"
+    changes = diff_flows(_analyzer(a).flows(), _analyzer(b).flows())
+    out = _open(args.output)
+    try:
+        write_diff(changes, a_label, b_label, args.format, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0

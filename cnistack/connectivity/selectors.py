@@ -1,0 +1,115 @@
+"""Kubernetes label selectors, evaluated against an index of endpoint classes as bitsets.
+
+A bitset is a Python int whose bit `i` stands for endpoint class `i`; selecting against an index is
+a handful of AND/OR operations instead of one evaluation per pod.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cnistack.connectivity.errors import InputError
+
+OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    operator: str
+    values: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Selector:
+    """matchLabels folded into `In` requirements; the empty selector matches everything."""
+
+    requirements: tuple[Requirement, ...]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        for req in self.requirements:
+            value = labels.get(req.key)
+            if req.operator == "In":
+                if value is None or value not in req.values:
+                    return False
+            elif req.operator == "NotIn":
+                if value is not None and value in req.values:
+                    return False
+            elif req.operator == "Exists":
+                if value is None:
+                    return False
+            elif value is not None:
+                return False
+        return True
+
+    def keys(self) -> frozenset[str]:
+        return frozenset(req.key for req in self.requirements)
+
+
+def parse_selector(raw: Any, where: str, key_map: Any = None) -> Selector:
+    """Parse a LabelSelector; `key_map` rewrites keys (Cilium's `k8s:` prefix)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise InputError(f"{where}: label selector must be a mapping")
+    unknown = set(raw) - {"matchLabels", "matchExpressions"}
+    if unknown:
+        raise InputError(f"{where}: unknown selector field(s) {sorted(unknown)}")
+    fix = key_map if key_map is not None else (lambda k: k)
+    reqs: list[Requirement] = []
+    for key, value in (raw.get("matchLabels") or {}).items():
+        reqs.append(Requirement(fix(str(key)), "In", frozenset({_label_value(value)})))
+    for expr in raw.get("matchExpressions") or []:
+        if not isinstance(expr, Mapping) or "key" not in expr or "operator" not in expr:
+            raise InputError(f"{where}: matchExpressions entry needs key and operator")
+        op = expr["operator"]
+        if op not in OPERATORS:
+            raise InputError(
+                f"{where}: invalid selector operator {op!r} "
+                f"(expected one of {', '.join(OPERATORS)})"
+            )
+        values = frozenset(_label_value(v) for v in (expr.get("values") or []))
+        if op in ("In", "NotIn") and not values:
+            raise InputError(f"{where}: operator {op} needs at least one value")
+        if op in ("Exists", "DoesNotExist") and values:
+            raise InputError(f"{where}: operator {op} takes no values")
+        reqs.append(Requirement(fix(str(expr["key"])), op, values))
+    return Selector(tuple(reqs))
+
+
+def _label_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class LabelIndex:
+    """Inverted index label -> bitset of classes, built once per label flavour."""
+
+    def __init__(self, label_sets: Sequence[Mapping[str, str]], universe: int) -> None:
+        self.universe = universe
+        self.by_pair: dict[tuple[str, str], int] = {}
+        self.by_key: dict[str, int] = {}
+        for i, labels in enumerate(label_sets):
+            bit = 1 << i
+            for key, value in labels.items():
+                self.by_pair[(key, value)] = self.by_pair.get((key, value), 0) | bit
+                self.by_key[key] = self.by_key.get(key, 0) | bit
+
+    def select(self, selector: Selector, within: int) -> int:
+        bits = within
+        for req in selector.requirements:
+            if not bits:
+                return 0
+            if req.operator in ("In", "NotIn"):
+                hit = 0
+                for value in req.values:
+                    hit |= self.by_pair.get((req.key, value), 0)
+                bits = bits & hit if req.operator == "In" else bits & ~hit
+            elif req.operator == "Exists":
+                bits &= self.by_key.get(req.key, 0)
+            else:
+                bits &= ~self.by_key.get(req.key, 0)
+        return bits

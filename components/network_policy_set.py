@@ -1,0 +1,76 @@
+"""The platform's network policies, applied as rendered for what the CNI can enforce.
+
+Named NetworkPolicySet so that it is not confused with the CrossGuard pack in policies/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from cnistack.netpol.render import RenderedPolicies
+
+
+@dataclass(frozen=True)
+class NetworkPolicySetArgs:
+    rendered: RenderedPolicies
+    provider: k8s.Provider
+    # Cilium's CRDs exist only once its operator runs: CiliumNetworkPolicies wait for these.
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    protect: bool = False
+
+
+class NetworkPolicySet(pulumi.ComponentResource):
+    """Exposes ``fidelity``: the L7 rules this stack can only enforce on the whole port."""
+
+    fidelity: list[dict[str, object]]
+
+    def __init__(
+        self, name: str, args: NetworkPolicySetArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("aisp-cni:index:NetworkPolicySet", name, None, opts)
+        namespaces: dict[str, pulumi.Resource] = {}
+        for manifest in args.rendered.manifests:
+            metadata = manifest["metadata"]
+            if manifest["kind"] == "Namespace":
+                # With server-side apply (pulumi-kubernetes v4 default) an existing
+                # namespace is adopted rather than failing the create.
+                namespaces[metadata["name"]] = k8s.core.v1.Namespace(
+                    f"{name}-ns-{metadata['name']}",
+                    metadata=metadata,
+                    opts=pulumi.ResourceOptions(
+                        parent=self, provider=args.provider, protect=args.protect
+                    ),
+                )
+                continue
+            own_namespace = [namespaces[metadata["namespace"]]] if metadata["namespace"] in namespaces else []
+            opts = pulumi.ResourceOptions(
+                parent=self, provider=args.provider, protect=args.protect, depends_on=own_namespace
+            )
+            if manifest["kind"] == "NetworkPolicy":
+                k8s.networking.v1.NetworkPolicy(
+                    _child_name(name, manifest), metadata=metadata, spec=manifest["spec"], opts=opts
+                )
+            else:
+                k8s.apiextensions.CustomResource(
+                    _child_name(name, manifest),
+                    api_version=manifest["apiVersion"],
+                    kind=manifest["kind"],
+                    metadata=metadata,
+                    spec=manifest["spec"],
+                    opts=opts.merge(pulumi.ResourceOptions(depends_on=list(args.depends_on))),
+                )
+        for gap in args.rendered.fidelity:
+            pulumi.log.warn(gap.message, resource=self)
+        self.fidelity = [gap.as_output() for gap in args.rendered.fidelity]
+        self.register_outputs({"fidelity": self.fidelity})
+
+
+def _child_name(name: str, manifest: dict[str, Any]) -> str:
+    kind = "cnp" if manifest["kind"] == "CiliumNetworkPolicy" else "np"
+    metadata = manifest["metadata"]
+    return f"{name}-{kind}-{metadata['namespace']}-{metadata['name']}"

@@ -1,0 +1,265 @@
+"""Reading Kubernetes and Helm properties the way the policy engine hands them over.
+
+Shared by the policy modules; it is not a policy. The engine gives a policy a read-only view of the
+properties: nested values are `Mapping`/`Sequence` proxies (not `dict`/`list`), numbers arrive as
+floats (they travel as a protobuf `Struct`), and reading a value that is still unknown during
+preview raises pulumi_policy's `UnknownValueError`. Every check here therefore tests for the
+abstract types, and `judged` turns "unknown" into "can't judge" (no violation) instead of a crash.
+
+This module deliberately knows nothing of the program (`cnistack`, `components`): the pack is an
+independent guard over what the engine sees.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs
+
+# Not re-exported by pulumi_policy's package root, but it is what the proxies raise.
+from pulumi_policy.proxy import UnknownValueError
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+CILIUM_NETWORK_POLICY = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
+CILIUM_CLUSTERWIDE_NETWORK_POLICY = "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy"
+CILIUM_POLICY_TYPES = frozenset({CILIUM_NETWORK_POLICY, CILIUM_CLUSTERWIDE_NETWORK_POLICY})
+
+SENSITIVE_LABEL = "cnistack.io/sensitive"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+# Label Cilium gives every endpoint with its namespace, with and without the source prefix.
+CILIUM_NAMESPACE_LABELS = frozenset(
+    {"io.kubernetes.pod.namespace", "k8s:io.kubernetes.pod.namespace"}
+)
+
+
+def judged(messages: Iterable[str]) -> list[str]:
+    """Collect violation messages until a check reads an unknown value, then stop judging.
+
+    Violations found before the unknown value are real and kept; whatever depends on the unknown
+    value is left to `pulumi up`, where the engine analyses the resource again with its real values.
+    """
+    found: list[str] = []
+    try:
+        for message in messages:
+            found.append(message)
+    except UnknownValueError:
+        pass
+    return found
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def items(value: object) -> Sequence[Any]:
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return value
+    return ()
+
+
+def dig(value: object, *keys: str) -> Any:
+    """`value[k1][k2]...`, or None as soon as a key is missing or a level is not a mapping."""
+    for key in keys:
+        if not isinstance(value, Mapping) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def shown(value: object) -> str:
+    """A property value as it reads in a violation message."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        value = {k: value[k] for k in value}
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        value = list(value)
+    return json.dumps(value, default=str)
+
+
+def port_number(value: object) -> int | None:
+    """A port given as 53, 53.0 (Struct float) or "53"; None for names and junk."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and 1 <= value <= 65535:
+        return value
+    return None
+
+
+def is_everywhere(cidr: object) -> bool:
+    """True for 0.0.0.0/0 and ::/0 (whatever the host bits)."""
+    if not isinstance(cidr, str):
+        return False
+    try:
+        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+# --- resources ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class K8sObject:
+    """Where a namespaced object lives, for messages and grouping."""
+
+    kind: str
+    name: str
+    namespace: str
+
+    @property
+    def ref(self) -> str:
+        if self.namespace:
+            return f"{self.kind} `{self.namespace}/{self.name}`"
+        return f"{self.kind} `{self.name}`"
+
+
+def k8s_object(props: Mapping[str, Any], kind: str, *, namespaced: bool = True) -> K8sObject:
+    metadata = mapping(props.get("metadata"))
+    name = metadata.get("name")
+    namespace = metadata.get("namespace") if namespaced else ""
+    return K8sObject(
+        kind=kind,
+        name=name if isinstance(name, str) else "?",
+        # An object without metadata.namespace is created in the provider's namespace: `default`.
+        namespace=(namespace if isinstance(namespace, str) and namespace else "default")
+        if namespaced
+        else "",
+    )
+
+
+def namespace_name(props: Mapping[str, Any]) -> str | None:
+    name = dig(props, "metadata", "name")
+    return name if isinstance(name, str) and name else None
+
+
+def is_cilium_chart(chart: object) -> bool:
+    """`cilium`, `cilium/cilium`, a local directory or `oci://` URL ending in `/cilium`."""
+    if not isinstance(chart, str):
+        return False
+    last = chart.rstrip("/").rsplit("/", 1)[-1]
+    return last == "cilium"
+
+
+def is_cilium_release(resource_type: str, props: Mapping[str, Any]) -> bool:
+    """Raises UnknownValueError when the chart itself is not known yet."""
+    return resource_type == RELEASE and is_cilium_chart(props.get("chart"))
+
+
+def validate_cilium_release(
+    violations: Callable[[Mapping[str, Any]], Iterable[str]],
+) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
+    """A resource validation running `violations` on Cilium releases only.
+
+    A Release whose chart is still unknown is not judged: it may or may not be Cilium.
+    """
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        try:
+            if not is_cilium_release(args.resource_type, args.props):
+                return
+        except UnknownValueError:
+            return
+        for message in judged(violations(args.props)):
+            report_violation(message, args.urn)
+
+    return validate
+
+
+def helm_values(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return mapping(props.get("values"))
+
+
+class Presence(Enum):
+    PRESENT = "present"
+    ABSENT = "absent"
+    # Some Release's chart is unknown during preview: it may be Cilium.
+    UNDECIDED = "undecided"
+
+
+def cilium_releases(resources: Sequence[PolicyResource]) -> tuple[list[PolicyResource], Presence]:
+    found: list[PolicyResource] = []
+    undecided = False
+    for resource in resources:
+        try:
+            if is_cilium_release(resource.resource_type, resource.props):
+                found.append(resource)
+        except UnknownValueError:
+            undecided = True
+    if found:
+        return found, Presence.PRESENT
+    return found, Presence.UNDECIDED if undecided else Presence.ABSENT
+
+
+def of_type(resources: Sequence[PolicyResource], *types: str) -> Iterator[PolicyResource]:
+    return (r for r in resources if r.resource_type in types)
+
+
+# --- Cilium policy structure ---------------------------------------------------------------------
+
+
+def cilium_specs(props: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """A CiliumNetworkPolicy carries one `spec`, a list of `specs`, or both."""
+    if isinstance(props.get("spec"), Mapping):
+        yield "spec", props["spec"]
+    for index, spec in enumerate(items(props.get("specs"))):
+        if isinstance(spec, Mapping):
+            yield f"specs[{index}]", spec
+
+
+def http_rules(spec: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every `toPorts[].rules.http[]` entry of a spec's ingress and egress rules, with its path."""
+    for direction in ("ingress", "egress"):
+        for i, rule in enumerate(items(spec.get(direction))):
+            for j, to_port in enumerate(items(mapping(rule).get("toPorts"))):
+                rules = mapping(mapping(to_port).get("rules"))
+                for k, http in enumerate(items(rules.get("http"))):
+                    yield f"{direction}[{i}].toPorts[{j}].rules.http[{k}]", http
+
+
+def has_http_rules(props: Mapping[str, Any]) -> bool:
+    return any(True for _, spec in cilium_specs(props) for _ in http_rules(spec))
+
+
+# --- label selectors -----------------------------------------------------------------------------
+
+
+def is_empty_selector(selector: object) -> bool:
+    """`{}` (or a selector with empty matchLabels and matchExpressions) selects everything."""
+    if not isinstance(selector, Mapping):
+        return False
+    return not items(selector.get("matchExpressions")) and not mapping(selector.get("matchLabels"))
+
+
+def selector_pins(selector: object, key: str, value: str) -> bool:
+    """True when the selector only admits objects labelled key=value."""
+    if mapping(mapping(selector).get("matchLabels")).get(key) == value:
+        return True
+    for entry in items(mapping(selector).get("matchExpressions")):
+        expression = mapping(entry)
+        if (
+            expression.get("key") == key
+            and expression.get("operator") == "In"
+            and list(items(expression.get("values"))) == [value]
+        ):
+            return True
+    return False
+
+
+def effective_policy_types(spec: Mapping[str, Any]) -> set[str]:
+    """Without policyTypes a NetworkPolicy is Ingress, plus Egress if it has egress rules."""
+    declared = items(spec.get("policyTypes"))
+    if declared:
+        return {t for t in declared if isinstance(t, str)}
+    return {"Ingress", "Egress"} if items(spec.get("egress")) else {"Ingress"}

@@ -1,0 +1,189 @@
+"""Shared test fixtures: run the real __main__.py under recording Pulumi mocks.
+
+Each call of :func:`run_program` is a fresh program (STYLE.md principle 7): new mocks,
+new monitor, config set from the committed stack file the way the engine passes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n# fake k3d kubeconfig\n"
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    provider: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every registered resource; k3d's kubeconfig command 'prints' a kubeconfig."""
+
+    def __init__(self) -> None:
+        self.registrations: list[Registration] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registrations.append(Registration(args.typ, args.name, args.inputs, args.provider))
+        state = dict(args.inputs)
+        if args.typ == "command:local:Command":
+            state["stdout"] = FAKE_KUBECONFIG if "kubeconfig get" in args.inputs["create"] else ""
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class RecordingMonitor(MockMonitor):
+    """Keeps the resource options the engine would see (protect, replaceOnChanges, ...)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.options: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self.options[request.name] = {
+            "protect": request.protect,
+            "replaceOnChanges": list(request.replaceOnChanges),
+            "deleteBeforeReplace": request.deleteBeforeReplace,
+            "additionalSecretOutputs": list(request.additionalSecretOutputs),
+            "dependencies": list(request.dependencies),
+            "parent": request.parent,
+        }
+        return super().RegisterResource(request)
+
+
+class WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@dataclass
+class ProgramRun:
+    registrations: list[Registration]
+    exports: dict[str, Any]
+    warnings: list[str]
+    namespace: dict[str, Any]
+    error: Exception | None = None
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def one(self, type_: str) -> Registration:
+        (found,) = self.of_type(type_)
+        return found
+
+    def named(self, name: str) -> Registration:
+        (found,) = [r for r in self.registrations if r.name == name]
+        return found
+
+
+def engine_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """Project defaults + stack file + overrides, encoded as the engine hands them over."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    values: dict[str, Any] = {
+        f"{PROJECT}:{key}": decl["default"]
+        for key, decl in project.get("config", {}).items()
+        if "default" in decl
+    }
+    stack_file = ROOT / f"Pulumi.{stack}.yaml"
+    if stack_file.exists():
+        values.update(yaml.safe_load(stack_file.read_text()).get("config") or {})
+    for key, value in (overrides or {}).items():
+        if value is None:
+            values.pop(f"{PROJECT}:{key}", None)
+        else:
+            values[f"{PROJECT}:{key}"] = value
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        return json.dumps(value)
+
+    return {key: encode(value) for key, value in values.items()}
+
+
+def secret(value: Any) -> dict[str, Any]:
+    """How a secret input reaches the engine: wrapped with Pulumi's secret signature."""
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
+def resolve(output: Any) -> tuple[Any, bool]:
+    """The value of an Output and whether it is secret, after the program settled."""
+    out = pulumi.Output.from_input(output)
+    return _sync_await(out.future(with_unknowns=True)), _sync_await(out.is_secret())
+
+
+def run_under_mocks(
+    stack: str, body: Callable[[], dict[str, Any] | None], overrides: dict[str, Any] | None = None
+) -> ProgramRun:
+    """Run ``body`` as a fresh Pulumi program of ``stack`` and wait for every registration."""
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    warnings = WarningCollector()
+    logger = logging.getLogger(f"pulumi-mocks-{id(mocks)}")
+    logger.addHandler(warnings)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
+                             logger=logger, monitor=monitor)  # fmt: skip
+    set_all_config(engine_config(stack, overrides), [f"{PROJECT}:kubeconfig"])
+    exports: dict[str, Any] = {}
+    namespace: dict[str, Any] = {}
+
+    def record_export(name: str, value: Any) -> None:
+        exports[name] = value
+
+    @pulumi.runtime.test
+    def program() -> None:
+        original = pulumi.export
+        pulumi.export = record_export
+        try:
+            namespace.update(body() or {})
+        finally:
+            pulumi.export = original
+
+    run = ProgramRun(mocks.registrations, exports, warnings.messages, namespace)
+    try:
+        program()
+    except Exception as error:  # the program's own error, kept for the test to assert on
+        run.error = error
+    for registration in mocks.registrations:
+        registration.options = monitor.options.get(registration.name, {})
+    return run
+
+
+def run_program(stack: str, overrides: dict[str, Any] | None = None) -> ProgramRun:
+    """The real __main__.py, as `pulumi preview -s STACK` would run it."""
+    run = run_under_mocks(
+        stack, lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"), overrides
+    )
+    if run.error is not None:
+        raise run.error
+    return run
+
+
+@pytest.fixture
+def program() -> Callable[..., ProgramRun]:
+    return run_program

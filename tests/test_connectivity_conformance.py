@@ -1,0 +1,74 @@
+"""The shared conformance suite (copied by scripts/derive_conformance.py), case by case and
+profile by profile, plus a check that `list` (class pairs) agrees with `query` on each case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cnistack.connectivity.engine import Analyzer, Request
+from cnistack.connectivity.loader import load_documents
+
+DATA = Path(__file__).parent / "data" / "conformance"
+FIXTURE = list(yaml.safe_load_all((DATA / "fixture.yaml").read_text(encoding="utf-8")))
+CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "cases.yaml").read_text(encoding="utf-8"))[
+    "cases"
+]
+
+
+def analyzer_for(case: dict[str, Any], enforcement: str) -> Analyzer:
+    docs = [(d, "fixture.yaml") for d in FIXTURE] + [
+        (p, f"case {case['id']}") for p in case["policies"]
+    ]
+    return Analyzer(load_documents(docs), enforcement)  # type: ignore[arg-type]
+
+
+def request_of(probe: list[str]) -> Request:
+    proto, port = probe[2].split("/")
+    method = probe[4] if len(probe) > 4 else None
+    path = probe[5] if len(probe) > 5 else None
+    return Request(proto, int(port), method, path)
+
+
+PARAMS = [
+    pytest.param(case, enforcement, id=f"{case['id']}[{enforcement}]")
+    for case in CASES
+    for enforcement in case["enforcement"]
+]
+
+
+def test_suite_is_present() -> None:
+    assert len(CASES) >= 24
+    assert all(case["enforcement"] for case in CASES)
+
+
+@pytest.mark.parametrize(("case", "enforcement"), PARAMS)
+def test_case(case: dict[str, Any], enforcement: str) -> None:
+    analyzer = analyzer_for(case, enforcement)
+    wrong = []
+    for probe in case["probes"]:
+        verdict = analyzer.query(probe[0], probe[1], request_of(probe))
+        expected = probe[3] == "allow"
+        if verdict.allowed != expected:
+            wrong.append(f"{probe}: got {'allow' if verdict.allowed else 'deny'}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(("case", "enforcement"), PARAMS)
+def test_list_agrees_with_query(case: dict[str, Any], enforcement: str) -> None:
+    analyzer = analyzer_for(case, enforcement)
+    listed = {(s, d): ports for s, d, ports in analyzer.flows()}
+    pods = sorted(analyzer.class_of_pod)
+    for src in pods:
+        for dst in pods:
+            if src == dst:
+                continue
+            for proto in ("TCP", "UDP", "SCTP"):
+                for port in (53, 80, 81, 443):
+                    verdict = analyzer.query(src, dst, Request(proto, port))
+                    ports = listed.get((src, dst))
+                    in_list = ports is not None and ports.allows(proto, port, None, None)
+                    assert verdict.allowed == in_list, (src, dst, proto, port)

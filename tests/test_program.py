@@ -1,0 +1,156 @@
+"""The program end to end under Pulumi mocks, for each committed stack and its variants."""
+
+from __future__ import annotations
+
+import runpy
+
+import pytest
+
+from cnistack.config import ConfigError
+from tests.conftest import FAKE_KUBECONFIG, ROOT, resolve, run_program, run_under_mocks, secret
+from tests.test_cilium_values import PRODUCTION_VALUES
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+COMMAND = "command:local:Command"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+CNP = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+PROVIDER = "pulumi:providers:kubernetes"
+
+HOMELAB_CREATE = (
+    "k3d cluster create aisp-homelab --servers 1 --agents 2 --image rancher/k3s:v1.29.1-k3s2 "
+    "--api-port 127.0.0.1:6550 --kubeconfig-update-default=false "
+    "--kubeconfig-switch-context=false --wait"
+)
+
+
+def test_homelab_creates_k3d_with_flannel_defaults_and_replaces_on_change() -> None:
+    run = run_program("homelab")
+    k3d = run.named("cluster-k3d")
+    assert k3d.inputs["create"] == HOMELAB_CREATE
+    assert k3d.inputs["delete"] == "k3d cluster delete aisp-homelab"
+    assert "create" in k3d.options["replaceOnChanges"]
+    assert k3d.options["deleteBeforeReplace"] is True
+    assert run.of_type(RELEASE) == []
+
+
+def test_homelab_kubeconfig_is_read_back_as_a_secret_and_feeds_the_provider() -> None:
+    run = run_program("homelab")
+    reader = run.named("cluster-kubeconfig")
+    assert reader.inputs["create"] == "k3d kubeconfig get aisp-homelab"
+    assert reader.inputs["logging"] == "none"
+    assert reader.options["additionalSecretOutputs"] == ["stdout"]
+    assert run.one(PROVIDER).inputs["kubeconfig"] == secret(FAKE_KUBECONFIG)
+    assert resolve(run.exports["kubeconfig"]) == (FAKE_KUBECONFIG, True)
+
+
+def test_homelab_exports_profile_and_the_two_l7_widenings() -> None:
+    run = run_program("homelab")
+    assert resolve(run.exports["clusterName"]) == ("aisp-homelab", False)
+    assert run.exports["cni"] == "flannel"
+    assert run.exports["capabilities"] == {
+        "cni": "flannel",
+        "policy_enforcer": "kube-router",
+        "l3_l4_network_policy": True,
+        "l7_policy": False,
+        "encryption": None,
+        "flow_observability": False,
+    }
+    assert run.exports["hubbleUi"] is None
+    widened = {(gap["namespace"], gap["workload"], gap["port"]) for gap in run.exports["fidelity"]}
+    assert widened == {("ai-apps", "api-server", 8080), ("ai-inference", "vllm", 8001)}
+    assert len(run.warnings) == 2
+    assert any("GET /api/v1/models" in warning for warning in run.warnings)
+    assert run.of_type(CNP) == []
+
+
+def test_production_installs_cilium_1_15_0_protected_with_the_adr_values() -> None:
+    run = run_program("production", {"kubeconfig": "apiVersion: v1\nkind: Config\n"})
+    release = run.one(RELEASE)
+    assert release.inputs["chart"] == "cilium"
+    assert release.inputs["version"] == "1.15.0"
+    assert release.inputs["namespace"] == "kube-system"
+    assert release.inputs["name"] == "cilium"
+    assert release.inputs["repositoryOpts"] == {"repo": "https://helm.cilium.io/"}
+    assert release.inputs["values"] == PRODUCTION_VALUES
+    assert release.options["protect"] is True
+    assert run.of_type(COMMAND) == []
+
+
+def test_production_uses_the_secret_kubeconfig_and_protects_the_policies() -> None:
+    run = run_program("production", {"kubeconfig": "apiVersion: v1\nkind: Config\n"})
+    assert run.one(PROVIDER).inputs["kubeconfig"] == secret("apiVersion: v1\nkind: Config\n")
+    assert resolve(run.exports["kubeconfig"]) == ("apiVersion: v1\nkind: Config\n", True)
+    assert all(r.options["protect"] for r in run.of_type(NETWORK_POLICY) + run.of_type(CNP))
+
+
+def test_production_without_kubeconfig_uses_the_ambient_context() -> None:
+    run = run_program("production")
+    assert "kubeconfig" not in run.one(PROVIDER).inputs
+    assert run.exports["kubeconfig"] is None
+
+
+def test_production_applies_the_two_adr_l7_policies_after_cilium() -> None:
+    run = run_program("production")
+    cnps = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r for r in run.of_type(CNP)}
+    assert set(cnps) == {
+        ("ai-apps", "frontend-reads-api-ingress"),
+        ("ai-inference", "webui-generates-ingress"),
+    }
+    release_urn = "urn:pulumi:production::aisp-cni::aisp-cni:index:Cni$kubernetes:helm.sh/v3:Release::cni-cilium"
+    for cnp in cnps.values():
+        assert release_urn in cnp.options["dependencies"]
+    api = cnps[("ai-apps", "frontend-reads-api-ingress")].inputs["spec"]
+    assert api["ingress"][0]["toPorts"][0]["rules"]["http"] == [
+        {"method": "^GET$", "path": "^/api/v1/models$"},
+        {"method": "^GET$", "path": "^/api/v1/health$"},
+    ]
+    assert run.exports["fidelity"] == []
+    assert run.warnings == []
+
+
+def test_production_exports_the_hubble_ui_port_forward() -> None:
+    run = run_program("production")
+    assert run.exports["hubbleUi"]["portForward"] == (
+        "kubectl -n kube-system port-forward svc/hubble-ui 12000:80"
+    )
+    assert run.exports["capabilities"]["encryption"] == "wireguard"
+
+
+def test_switching_homelab_to_cilium_changes_the_create_command_so_k3d_is_replaced() -> None:
+    flannel = run_program("homelab").named("cluster-k3d")
+    cilium = run_program("homelab", {"cni": "cilium"}).named("cluster-k3d")
+    assert cilium.inputs["create"] != flannel.inputs["create"]
+    assert "--flannel-backend=none@server:*" in cilium.inputs["create"]
+    # The engine replaces (delete first) instead of updating in place.
+    assert "create" in cilium.options["replaceOnChanges"]
+    assert cilium.options["deleteBeforeReplace"] is True
+
+
+def test_homelab_on_cilium_installs_an_unprotected_release_with_k3d_values() -> None:
+    run = run_program("homelab", {"cni": "cilium"})
+    release = run.one(RELEASE)
+    assert release.options["protect"] is False
+    assert release.inputs["values"]["k8sServiceHost"] == "k3d-aisp-homelab-server-0"
+    assert len(run.of_type(CNP)) == 2
+    assert run.exports["fidelity"] == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"cni": "calico"}, "aisp-cni:cni: Input should be 'flannel' or 'cilium' (got 'calico')"),
+        ({"cluster": {"kind": "k3d", "servers": 0}}, "aisp-cni:cluster.servers"),
+        ({"cilium": {"encryption": "wireguard"}}, "cilium settings on a flannel stack"),
+        ({"clustr": {"kind": "k3d"}}, "aisp-cni:clustr: unknown key; did you mean 'cluster'?"),
+    ],
+)
+def test_bad_config_stops_the_program_before_any_resource(overrides: dict[str, object], message: str) -> None:
+    run = run_under_mocks(
+        "homelab",
+        lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+        overrides,
+    )
+    assert isinstance(run.error, ConfigError)
+    assert message in str(run.error)
+    assert run.registrations == []
