@@ -74,7 +74,7 @@ render: $(VENV)/.installed
 	$(PY) -m cnistack render --stack production --out out/production
 
 connectivity: $(VENV)/.installed
-	$(PY) -m cnistack connectivity diff --a-stack homelab --b-stack production
+	$(PY) -m cnistack connectivity diff stack:homelab stack:production
 
 bench: install
 	$(PY) benchmarks/bench_program.py

@@ -80,7 +80,9 @@ __all__ = [
     "mandatory",
     "policy_named",
     "reconcile_config",
+    "resource_args",
     "run_policy",
+    "stack_args",
 ]
 
 CONFIG_DIR = POLICIES_DIR / "config"
@@ -260,7 +262,8 @@ async def _awaited(result: Any) -> None:
     await result
 
 
-def _resource_args(resource: PackResource, properties: Mapping[str, Any]) -> ResourceValidationArgs:
+def resource_args(resource: PackResource, properties: Mapping[str, Any]) -> ResourceValidationArgs:
+    """The `ResourceValidationArgs` the SDK builds for this resource and policy config."""
     # The SDK hands the policy None (read back as {}) when its config has no properties.
     config = _over_the_wire(properties) if properties else None
     return ResourceValidationArgs(
@@ -275,9 +278,10 @@ def _resource_args(resource: PackResource, properties: Mapping[str, Any]) -> Res
     )
 
 
-def _stack_args(
+def stack_args(
     resources: Sequence[PackResource], properties: Mapping[str, Any]
 ) -> StackValidationArgs:
+    """The `StackValidationArgs` the SDK builds for these resources and policy config."""
     config = _over_the_wire(properties) if properties else None
     policy_resources = [
         PolicyResource(
@@ -296,12 +300,12 @@ def _diagnostics(
         return [
             _Report(r.message, "" if r.unknown else resource.urn, r.unknown)
             for resource in resources
-            for r in _run(policy, _resource_args(resource, properties))
+            for r in _run(policy, resource_args(resource, properties))
         ]
     if isinstance(policy, StackValidationPolicy):
         return [
             _Report(r.message, r.urn or "", r.unknown)
-            for r in _run(policy, _stack_args(resources, properties))
+            for r in _run(policy, stack_args(resources, properties))
         ]
     return []
 
@@ -340,7 +344,8 @@ def mandatory(violations: Sequence[Violation]) -> list[Violation]:
 
 
 def policy_named(name: str) -> Policy:
-    for policy in POLICIES:
+    policies: Sequence[Policy] = POLICIES
+    for policy in policies:
         if policy.name == name:
             return policy
     raise KeyError(name)

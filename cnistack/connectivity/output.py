@@ -63,14 +63,21 @@ def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -
     count = 0
     if fmt == "json":
         out.write(f'{{"enforcement": {json.dumps(enforcement)}, "flows": [')
-        first = True
+        sep = "\n  "
+        names: dict[str, str] = {}
+        tails: dict[PortSet, list[str]] = {}
         for src, dst, ports in flows:
             count += 1
-            for entry in flow_entries(src, dst, ports):
-                out.write("\n  " if first else ",\n  ")
-                out.write(json.dumps(entry, separators=(", ", ": ")))
-                first = False
-        out.write("\n]}\n" if not first else "]}\n")
+            # Same text as json.dumps of each flow_entries() item, built from cached pieces.
+            src_json = names.get(src) or names.setdefault(src, json.dumps(src))
+            dst_json = names.get(dst) or names.setdefault(dst, json.dumps(dst))
+            tail = tails.get(ports)
+            if tail is None:
+                tail = tails[ports] = [_json_tail(e) for e in flow_entries("", "", ports)]
+            for piece in tail:
+                out.write(f'{sep}{{"from": {src_json}, "to": {dst_json}, {piece}}}')
+                sep = ",\n  "
+        out.write("\n]}\n" if count else "]}\n")
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["from", "to", "protocol", "ports", "http"])
@@ -97,6 +104,11 @@ def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -
             count += 1
             out.write(f"{src} -> {dst}  {ports_text(ports)}\n")
     return count
+
+
+def _json_tail(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k not in ("from", "to")}
+    return json.dumps(body, separators=(", ", ": "))[1:-1]
 
 
 def _q(text: str) -> str:

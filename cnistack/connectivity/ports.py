@@ -146,6 +146,16 @@ class PortSet:
         return f"PortSet({self.items!r})"
 
     def _combine(self, other: PortSet, op: str) -> PortSet:
+        key = (self, other, op)
+        cached = _COMBINED.get(key)
+        if cached is None:
+            cached = self._compute(other, op)
+            if len(_COMBINED) > 200_000:
+                _COMBINED.clear()
+            _COMBINED[key] = cached
+        return cached
+
+    def _compute(self, other: PortSet, op: str) -> PortSet:
         mine = dict(self.items)
         theirs = dict(other.items)
         out: list[tuple[str, tuple[Segment, ...]]] = []
@@ -163,7 +173,7 @@ class PortSet:
         return PortSet(tuple(out))
 
     def __or__(self, other: PortSet) -> PortSet:
-        if not other.items or self is other:
+        if not other.items or self is other or self == other:
             return self
         if not self.items:
             return other
@@ -220,5 +230,6 @@ def http_sort_key(http: Http) -> tuple[int, list[HttpConj]]:
     return (0, []) if http is None else (1, sorted(http))
 
 
+_COMBINED: dict[tuple[PortSet, PortSet, str], PortSet] = {}
 EMPTY = PortSet(())
 ALL = PortSet(tuple((proto, ((MIN_PORT, MAX_PORT, None),)) for proto in PROTOCOLS))

@@ -32,7 +32,7 @@ def load_stack_inputs(name: str) -> tuple[Inputs, Enforcement]:
         raise InputError(f"stack {name!r}: unknown policy enforcer {enforcer!r}")
     source = f"stack:{name}"
     docs = [(_plain(doc), source) for doc in [*pods, *manifests]]
-    return load_documents(docs), enforcer  # type: ignore[return-value]
+    return load_documents(docs), enforcer
 
 
 def _plain(doc: Any) -> Any:
