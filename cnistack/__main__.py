@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from cnistack.connectivity.cli import main as connectivity
+from cnistack.render import main as render
+
 USAGE = """usage: python -m cnistack {render,connectivity} ...
 
   render        write the manifests a stack applies (--stack S --out DIR)
@@ -17,12 +20,8 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "render":
-        from cnistack.render import main as render
-
         return render(rest)
     if command == "connectivity":
-        from cnistack.connectivity.cli import main as connectivity
-
         return connectivity(rest)
     print(f"unknown command {command!r}\n{USAGE}", file=sys.stderr)
     return 2

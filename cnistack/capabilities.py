@@ -39,7 +39,9 @@ FLANNEL_WITH_KUBE_ROUTER = CapabilityProfile(
 )
 
 
-def cilium_profile(*, encryption: str | None, hubble: bool, l7_proxy: bool = True) -> CapabilityProfile:
+def cilium_profile(
+    *, encryption: str | None, hubble: bool, l7_proxy: bool = True
+) -> CapabilityProfile:
     # With l7Proxy disabled Cilium cannot enforce HTTP rules (values.yaml: "Enable
     # Layer 7 network policy"), so the profile must not claim it.
     return CapabilityProfile(

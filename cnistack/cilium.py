@@ -47,7 +47,9 @@ def chart_ref(settings: CiliumSettings) -> ChartRef:
         return ChartRef(chart=source.path, version=settings.chart.version, repository=None)
     if source.oci is not None:
         return ChartRef(
-            chart=f"{source.oci.rstrip('/')}/{CHART}", version=settings.chart.version, repository=None
+            chart=f"{source.oci.rstrip('/')}/{CHART}",
+            version=settings.chart.version,
+            repository=None,
         )
     return ChartRef(chart=CHART, version=settings.chart.version, repository=source.repository)
 

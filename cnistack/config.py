@@ -211,11 +211,17 @@ class StackConfig(_Model):
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
         if self.cni == "flannel" and self.cilium is not None:
-            raise _KeyError("cilium", "cilium settings on a flannel stack: remove them or set cni: cilium")
+            raise _KeyError(
+                "cilium", "cilium settings on a flannel stack: remove them or set cni: cilium"
+            )
         if isinstance(self.cluster, K3dCluster) and self.kubeconfig is not None:
             raise _KeyError("kubeconfig", "a k3d cluster writes its own kubeconfig: remove the key")
         settings = self.cilium_settings
-        if settings and settings.kube_proxy_replacement and isinstance(self.cluster, ExistingCluster):
+        if (
+            settings
+            and settings.kube_proxy_replacement
+            and isinstance(self.cluster, ExistingCluster)
+        ):
             missing = [
                 name
                 for name, value in (
@@ -312,4 +318,8 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
 def project_config(all_config: Mapping[str, Any]) -> dict[str, Any]:
     """Keep the keys of this project (``aisp-cni:x``) out of the engine's whole config."""
     prefix = f"{PROJECT}:"
-    return {key.removeprefix(prefix): value for key, value in all_config.items() if key.startswith(prefix)}
+    return {
+        key.removeprefix(prefix): value
+        for key, value in all_config.items()
+        if key.startswith(prefix)
+    }

@@ -13,6 +13,7 @@ import shlex
 
 from cnistack.config import K3dCluster
 
+
 def _on_servers(arg: str) -> list[str]:
     return ["--k3s-arg", f"{arg}@server:*"]
 

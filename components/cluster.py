@@ -37,7 +37,9 @@ class Cluster(pulumi.ComponentResource):
             self.kubeconfig = self._create_k3d(name, args.cluster, args)
         else:
             self.kubeconfig = (
-                pulumi.Output.secret(args.kubeconfig.get_secret_value()) if args.kubeconfig else None
+                pulumi.Output.secret(args.kubeconfig.get_secret_value())
+                if args.kubeconfig
+                else None
             )
         context = args.cluster.context if isinstance(args.cluster, ExistingCluster) else None
         self.provider = k8s.Provider(

@@ -24,7 +24,9 @@ class Cni(pulumi.ComponentResource):
     capabilities: CapabilityProfile
     release: k8s.helm.v3.Release | None
 
-    def __init__(self, name: str, args: CniArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: CniArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("aisp-cni:index:Cni", name, None, opts)
         self.capabilities = args.config.capabilities
         # Flannel ships inside K3s and kube-router enforces NetworkPolicy: nothing to install.

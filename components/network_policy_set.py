@@ -47,7 +47,9 @@ class NetworkPolicySet(pulumi.ComponentResource):
                     ),
                 )
                 continue
-            own_namespace = [namespaces[metadata["namespace"]]] if metadata["namespace"] in namespaces else []
+            own_namespace = (
+                [namespaces[metadata["namespace"]]] if metadata["namespace"] in namespaces else []
+            )
             opts = pulumi.ResourceOptions(
                 parent=self, provider=args.provider, protect=args.protect, depends_on=own_namespace
             )

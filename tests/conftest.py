@@ -49,7 +49,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["stdout"] = FAKE_KUBECONFIG if "kubeconfig get" in args.inputs["create"] else ""
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
 
 

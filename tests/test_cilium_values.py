@@ -90,7 +90,9 @@ def test_encryption_disabled_drops_the_type_and_the_profile_says_so() -> None:
 
 def test_cert_manager_tls_names_the_issuer() -> None:
     config = parse_stack_config(
-        production_config(cilium={"hubble": {"tlsMethod": "certmanager", "certManagerIssuer": "ca"}})
+        production_config(
+            cilium={"hubble": {"tlsMethod": "certmanager", "certManagerIssuer": "ca"}}
+        )
     )
     assert helm_values(config)["hubble"]["tls"]["auto"] == {
         "enabled": True,

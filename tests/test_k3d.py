@@ -42,8 +42,8 @@ def test_cilium_without_kube_proxy_replacement_keeps_kube_proxy() -> None:
 
 def test_counts_and_delete_and_kubeconfig_commands() -> None:
     cluster = K3dCluster(kind="k3d", name="lab", servers=3, agents=0)
-    assert command_line(create_args(cluster, cni="flannel", kube_proxy_replacement=False)).startswith(
-        "k3d cluster create lab --servers 3 --agents 0 "
-    )
+    assert command_line(
+        create_args(cluster, cni="flannel", kube_proxy_replacement=False)
+    ).startswith("k3d cluster create lab --servers 3 --agents 0 ")
     assert command_line(delete_args(cluster)) == "k3d cluster delete lab"
     assert command_line(kubeconfig_args(cluster)) == "k3d kubeconfig get lab"

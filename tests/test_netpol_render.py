@@ -372,7 +372,9 @@ def test_every_flow_opens_both_sides(profile: CapabilityProfile) -> None:
         if flow:
             by_flow.setdefault(flow, set()).add(m["metadata"]["name"].rsplit("-", 1)[1])
     expected = {
-        f.name: {"ingress"} if f.source.namespace == "kube-system" else {"ingress", "egress"}
+        f.name: {"ingress"}
+        if f.source.namespace in {"kube-system", "openshift-ingress"}
+        else {"ingress", "egress"}
         for f in model.flows
     }
     assert by_flow == expected
@@ -628,7 +630,11 @@ def test_representative_pods_for_the_connectivity_analyzer() -> None:
             "labels": {"kubernetes.io/metadata.name": "kube-system"},
         },
     }
-    assert pods[1] == {
+    assert pods[1]["metadata"] == {
+        "name": "openshift-ingress",
+        "labels": {"kubernetes.io/metadata.name": "openshift-ingress"},
+    }
+    assert pods[2] == {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
@@ -650,7 +656,7 @@ def test_representative_pods_for_the_connectivity_analyzer() -> None:
         },
         "status": {"podIP": "10.42.0.10", "podIPs": [{"ip": "10.42.0.10"}]},
     }
-    by_name = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods[1:]}
+    by_name = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods[2:]}
     assert {k: p["status"]["podIP"] for k, p in by_name.items()} == {
         ("kube-system", "coredns"): "10.42.0.10",
         ("kube-system", "traefik"): "10.42.0.11",
@@ -658,7 +664,8 @@ def test_representative_pods_for_the_connectivity_analyzer() -> None:
         ("ai-apps", "frontend"): "10.42.1.11",
         ("ai-inference", "open-webui"): "10.42.2.10",
         ("ai-inference", "vllm"): "10.42.2.11",
-        ("storage", "postgresql"): "10.42.3.10",
+        ("openshift-ingress", "router"): "10.42.3.10",
+        ("storage", "postgresql"): "10.42.4.10",
     }
     vllm = by_name[("ai-inference", "vllm")]
     assert vllm["metadata"]["labels"] == {"app": "vllm"}

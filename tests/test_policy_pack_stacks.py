@@ -6,7 +6,13 @@ import re
 from typing import Any
 
 from tests.conftest import ROOT, run_program
-from tests.policy_pack_harness import PackResource, Violation, evaluate_pack, load_pack_config, mandatory
+from tests.policy_pack_harness import (
+    PackResource,
+    Violation,
+    evaluate_pack,
+    load_pack_config,
+    mandatory,
+)
 
 
 def registered(stack: str, overrides: dict[str, Any] | None = None) -> list[PackResource]:

@@ -92,12 +92,18 @@ def test_production_without_kubeconfig_uses_the_ambient_context() -> None:
 
 def test_production_applies_the_two_adr_l7_policies_after_cilium() -> None:
     run = run_program("production")
-    cnps = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r for r in run.of_type(CNP)}
+    cnps = {
+        (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r
+        for r in run.of_type(CNP)
+    }
     assert set(cnps) == {
         ("ai-apps", "frontend-reads-api-ingress"),
         ("ai-inference", "webui-generates-ingress"),
     }
-    release_urn = "urn:pulumi:production::aisp-cni::aisp-cni:index:Cni$kubernetes:helm.sh/v3:Release::cni-cilium"
+    release_urn = (
+        "urn:pulumi:production::aisp-cni::aisp-cni:index:Cni"
+        "$kubernetes:helm.sh/v3:Release::cni-cilium"
+    )
     for cnp in cnps.values():
         assert release_urn in cnp.options["dependencies"]
     api = cnps[("ai-apps", "frontend-reads-api-ingress")].inputs["spec"]
@@ -145,7 +151,9 @@ def test_homelab_on_cilium_installs_an_unprotected_release_with_k3d_values() -> 
         ({"clustr": {"kind": "k3d"}}, "aisp-cni:clustr: unknown key; did you mean 'cluster'?"),
     ],
 )
-def test_bad_config_stops_the_program_before_any_resource(overrides: dict[str, object], message: str) -> None:
+def test_bad_config_stops_the_program_before_any_resource(
+    overrides: dict[str, object], message: str
+) -> None:
     run = run_under_mocks(
         "homelab",
         lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),

@@ -31,7 +31,9 @@ def test_homelab_render_warns_about_the_widened_l7_rules(
 ) -> None:
     main(["render", "--stack", "homelab", "--out", str(tmp_path)])
     assert list(tmp_path.glob("*ciliumnetworkpolicy*")) == []
-    assert "L7 rules not enforced: GET /api/v1/models, GET /api/v1/health" in capsys.readouterr().err
+    assert (
+        "L7 rules not enforced: GET /api/v1/models, GET /api/v1/health" in capsys.readouterr().err
+    )
 
 
 def test_unknown_stack_exits_2_and_lists_the_committed_ones(
