@@ -34,20 +34,24 @@
 #   2. pulumi-language-python: module github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3
 #      (no tags of its own upstream; needs a pseudo-version), plus the
 #      `pulumi-language-python-exec` script and `pulumi-resource-pulumi-python` (dynamic
-#      providers) copied from the sdk module's sdk/python/{cmd,dist}.
-#      Python policy packs (PulumiPolicy.yaml `runtime: python`) are started by the engine
-#      through the language host's RunPlugin (pkg/resource/plugin/plugin.go), which runs
-#      `python -m pulumi.policy`; no `pulumi-analyzer-policy-python` shim is needed.
+#      providers) copied from the sdk module's sdk/python/{cmd,dist}. Where that module is not
+#      served, a small stand-in host embedded below is built against the same sdk module.
+#      Python policy packs (PulumiPolicy.yaml `runtime: {name: python, options: {virtualenv: venv}}`)
+#      are started by the engine through the language host's RunPlugin (kind "analyzer",
+#      pkg/resource/plugin/plugin.go), which runs `python -m pulumi.policy ENGINE PACK_DIR` in
+#      the pack's venv; no `pulumi-analyzer-policy-python` shim is needed in pulumi >= 3.27x.
 #   3. pulumi-resource-kubernetes: github.com/pulumi/pulumi-kubernetes/provider/v4 at the
-#      version of the `pulumi-kubernetes==` pin (cmd/pulumi-resource-kubernetes).
+#      version of the `pulumi-kubernetes==` pin (cmd/pulumi-resource-kubernetes). Its go:embed'd
+#      schema-embed.json is generated upstream from Kubernetes swagger files fetched from GitHub.
 #   4. pulumi-resource-command: github.com/pulumi/pulumi-command/provider at the
-#      `pulumi-command==` pin (cmd/pulumi-resource-command).
+#      `pulumi-command==` pin (cmd/pulumi-resource-command; version -X path unverified).
 #
-# KNOWN LIMITATION (checked 2026-11, see the report in the commit/issue that added this):
+# KNOWN LIMITATION (checked 2026-11-28):
 #   the Go module proxy as reached from here serves only part of the module versions.
-#   pulumi/pkg/v3 v3.272.0 is not served (v3.274.x is); the python language host module,
-#   pulumi-command/provider (any version) and pulumi-kubernetes/provider/v4 v4.34.2 are not
-#   served. The script says exactly which piece is missing and exits non-zero, unless
+#   pulumi/pkg/v3 v3.272.0 is not served (v3.274.0 is, and is used); the python language host
+#   module is not served (stand-in built instead); pulumi-kubernetes/provider/v4 v4.34.2 (only a
+#   2026-01 pseudo-version is served) and pulumi-command/provider (no version at all) are not
+#   served. The script names each missing piece and exits non-zero, unless
 #   CNISTACK_TOOLCHAIN_PARTIAL=1, in which case it installs what it could and exits 0.
 #
 # Nothing reaches the internet at run time: --print-env sets PULUMI_SKIP_UPDATE_CHECK,
@@ -107,6 +111,9 @@ fi
 mkdir -p "$BIN" "$PHOME" "$TC/src" "$TC/logs"
 export GOMODCACHE="$TC/gomod" GOCACHE="$TC/gocache"
 export GOFLAGS="-modcacherw" GOTOOLCHAIN=local CGO_ENABLED=0
+# Only the module proxy: without this, go's default ",direct" fallback would try git on GitHub
+# for any module the proxy refuses.
+export GOPROXY="${CNISTACK_GOPROXY:-https://proxy.golang.org}"
 export PULUMI_HOME="$PHOME" PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 JOBS="${CNISTACK_GO_JOBS:-$(nproc)}"
 MISSING=()
@@ -172,13 +179,195 @@ LH_MOD=github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3
 # No tags of its own: take the version named by CNISTACK_LANGHOST_VERSION (a pseudo-version or
 # commit), else the newest the proxy lists.
 LH_V="${CNISTACK_LANGHOST_VERSION:-latest}"
+LHLDFLAGS="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_V"
 if LH_DIR="$(mod_dir "$LH_MOD@$LH_V")"; then
   LSRC="$PSRC/sdk/python/cmd/pulumi-language-python"   # its upstream place: ../../../ is sdk
   copy_tree "$LH_DIR" "$LSRC"
-  gobuild "$LSRC" "$BIN/pulumi-language-python" "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_V" .
+  gobuild "$LSRC" "$BIN/pulumi-language-python" "$LHLDFLAGS" .
   RESOLVED+=("language host $LH_MOD@$LH_V")
 else
-  MISSING+=("pulumi-language-python ($LH_MOD@$LH_V not served by the Go module proxy)")
+  # Stand-in: a small language host of our own over the sdk module (same $PULUMI_V), enough
+  # for `pulumi preview/up` of a venv-based program and for python policy packs. It is not
+  # upstream's host: no automatic plugin discovery/installs, no `pulumi about` details.
+  log "building cnistack's stand-in python language host instead"
+  LSRC="$TC/src/langhost-shim"
+  rm -rf "$LSRC"; mkdir -p "$LSRC"
+  cat >"$LSRC/main.go" <<'GOEOF'
+// cnistack's minimal python language host (a stand-in, written by scripts/toolchain.sh,
+// because upstream's module is not served by the Go module proxy reachable here).
+// Run: pulumi-language-python-exec with the venv of runtime.options.virtualenv.
+// RunPlugin(analyzer): `python -m pulumi.policy ENGINE PACK_DIR` (python policy packs).
+// No plugin discovery (plugins are preinstalled), no dependency installs, no codegen.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+var version = "0.0.0-cnistack-shim"
+
+type host struct {
+	pulumirpc.UnimplementedLanguageRuntimeServer
+	engine string
+}
+
+func python(info *pulumirpc.ProgramInfo) (string, []string) {
+	env := os.Environ()
+	if info != nil && info.Options != nil {
+		if v, ok := info.Options.AsMap()["virtualenv"].(string); ok && v != "" {
+			if !filepath.IsAbs(v) {
+				v = filepath.Join(info.RootDirectory, v)
+			}
+			env = append(env, "PULUMI_RUNTIME_VIRTUALENV="+v, "VIRTUAL_ENV="+v,
+				"PATH="+filepath.Join(v, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+			return filepath.Join(v, "bin", "python"), env
+		}
+	}
+	return "python3", env
+}
+
+func (h *host) Handshake(ctx context.Context, r *pulumirpc.LanguageHandshakeRequest) (*pulumirpc.LanguageHandshakeResponse, error) {
+	h.engine = r.EngineAddress
+	return &pulumirpc.LanguageHandshakeResponse{}, nil
+}
+func (h *host) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
+	return &pulumirpc.PluginInfo{Version: version}, nil
+}
+func (h *host) GetRequiredPlugins(context.Context, *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
+	return &pulumirpc.GetRequiredPluginsResponse{}, nil
+}
+func (h *host) GetRequiredPackages(context.Context, *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
+	return &pulumirpc.GetRequiredPackagesResponse{}, nil
+}
+func (h *host) InstallDependencies(r *pulumirpc.InstallDependenciesRequest, s grpc.ServerStreamingServer[pulumirpc.InstallDependenciesResponse]) error {
+	return nil
+}
+
+func (h *host) Run(ctx context.Context, r *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
+	py, env := python(r.Info)
+	execScript, err := exec.LookPath("pulumi-language-python-exec")
+	if err != nil {
+		return nil, err
+	}
+	if r.Config == nil {
+		r.Config = map[string]string{}
+	}
+	if r.ConfigSecretKeys == nil {
+		r.ConfigSecretKeys = []string{}
+	}
+	cfg, _ := json.Marshal(r.Config)
+	keys, _ := json.Marshal(r.ConfigSecretKeys)
+	env = append(env, "PULUMI_CONFIG="+string(cfg), "PULUMI_CONFIG_SECRET_KEYS="+string(keys))
+	args := []string{"-u", execScript, "--monitor", r.MonitorAddress, "--engine", h.engine,
+		"--project", r.Project, "--stack", r.Stack, "--pwd", r.Pwd,
+		"--parallel", fmt.Sprint(r.Parallel), "--root_directory", r.Info.GetRootDirectory(), "--organization", r.Organization}
+	if r.DryRun {
+		args = append(args, "--dry_run", "true")
+	}
+	prog := r.Program
+	if r.Info != nil && r.Info.EntryPoint != "" {
+		prog = filepath.Join(r.Info.ProgramDirectory, r.Info.EntryPoint)
+	}
+	args = append(args, prog)
+	args = append(args, r.Args...)
+	cmd := exec.CommandContext(ctx, py, args...)
+	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, r.Pwd, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			if ee.ExitCode() == 32 {
+				return &pulumirpc.RunResponse{Bail: true}, nil
+			}
+			return &pulumirpc.RunResponse{Error: fmt.Sprintf("python exited with %d", ee.ExitCode())}, nil
+		}
+		return &pulumirpc.RunResponse{Error: err.Error()}, nil
+	}
+	return &pulumirpc.RunResponse{}, nil
+}
+
+type sw struct {
+	s      grpc.ServerStreamingServer[pulumirpc.RunPluginResponse]
+	stderr bool
+}
+
+func (w sw) Write(p []byte) (int, error) {
+	b := append([]byte(nil), p...)
+	var m pulumirpc.RunPluginResponse
+	if w.stderr {
+		m.Output = &pulumirpc.RunPluginResponse_Stderr{Stderr: b}
+	} else {
+		m.Output = &pulumirpc.RunPluginResponse_Stdout{Stdout: b}
+	}
+	return len(p), w.s.Send(&m)
+}
+
+func (h *host) RunPlugin(r *pulumirpc.RunPluginRequest, s grpc.ServerStreamingServer[pulumirpc.RunPluginResponse]) error {
+	py, env := python(r.Info)
+	env = append(env, r.Env...)
+	if r.Kind != "analyzer" {
+		return fmt.Errorf("cnistack python language host shim: RunPlugin kind %q is not supported", r.Kind)
+	}
+	// pulumi/policy's python runner: python -m pulumi.policy ENGINE_ADDRESS PROGRAM_DIR
+	args := append([]string{"-u", "-m", "pulumi.policy"}, r.Args...)
+	args = append(args, r.Info.GetProgramDirectory())
+	cmd := exec.Command(py, args...)
+	cmd.Env, cmd.Dir = env, r.Pwd
+	cmd.Stdout, cmd.Stderr = sw{s: s}, sw{s: s, stderr: true}
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		return err
+	}
+	return s.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(code)}})
+}
+
+func main() {
+	h := &host{}
+	for _, a := range os.Args[1:] {
+		if !strings.HasPrefix(a, "-") {
+			h.engine = a
+		}
+	}
+	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{Init: func(srv *grpc.Server) error {
+		pulumirpc.RegisterLanguageRuntimeServer(srv, h)
+		return nil
+	}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("%d\n", handle.Port)
+	if err := <-handle.Done; err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+GOEOF
+  cat >"$LSRC/go.mod" <<GOEOF
+module cnistack/pulumi-language-python-shim
+
+go 1.26
+
+require github.com/pulumi/pulumi/sdk/v3 $PULUMI_V
+
+replace github.com/pulumi/pulumi/sdk/v3 => $PSRC/sdk
+GOEOF
+  cp "$PSRC/sdk/go.sum" "$LSRC/go.sum"
+  (cd "$LSRC" && go mod tidy) >"$TC/logs/langhost-shim-tidy.log" 2>&1 || { cat "$TC/logs/langhost-shim-tidy.log" >&2; exit 1; }
+  gobuild "$LSRC" "$BIN/pulumi-language-python" "-X main.version=${PULUMI_V#v}-cnistack-shim" .
+  RESOLVED+=("language host: cnistack stand-in over $SDK_MOD@$PULUMI_V ($LH_MOD not served)")
 fi
 
 # ---- 3. kubernetes provider ------------------------------------------------------------------
