@@ -102,7 +102,7 @@ SCRIPT_HASH="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
 KEY="pulumi=$PULUMI_PIN kubernetes=$K8S_PIN command=$CMD_PIN partial=${CNISTACK_TOOLCHAIN_PARTIAL:-0} script=$SCRIPT_HASH"
 
 # ---- warm path: nothing to do -------------------------------------------------------------
-if [[ -f "$STAMP" && "$(head -n1 "$STAMP")" == "$KEY" ]]; then
+if [[ -f "$STAMP" && "$(head -n1 "$STAMP")" == "$KEY" && -x "$BIN/pulumi" && -x "$BIN/pulumi-language-python" ]]; then
   echo "toolchain: up to date in $TC ($KEY)"
   exit 0
 fi
