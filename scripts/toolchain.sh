@@ -14,13 +14,15 @@
 #   eval "$(scripts/toolchain.sh --print-env)"   # PATH/PULUMI_HOME/no-network env, no build
 #   CNISTACK_TOOLCHAIN_DIR=/some/dir scripts/toolchain.sh   # another cache dir
 #   CNISTACK_TOOLCHAIN_PARTIAL=1 scripts/toolchain.sh       # install what can be built, exit 0
+#   scripts/toolchain.sh --print-test-doubles   # dir of the provider test doubles, no build
 #
 #   Default cache dir: ${CNISTACK_TOOLCHAIN_DIR:-$HOME/.cache/cnistack/toolchain}, holding
 #   bin/ (pulumi, pulumi-language-python(-exec), provider binaries), pulumi-home/ (PULUMI_HOME with
 #   the plugins installed by `pulumi plugin install resource NAME VERSION --file PATH`),
 #   gomod/ + gocache/ (dedicated GOMODCACHE/GOCACHE, so a cold build is measurable and
-#   deleting the dir resets everything), src/ (writable build trees) and a stamp file keyed by
-#   the pins + this script's hash: when it matches, the script exits at once (warm run).
+#   deleting the dir resets everything), src/ (writable build trees), test-doubles/ (see 5.) and
+#   a stamp file keyed by the pins + this script's hash + the hash of tools/pulumi-standins:
+#   when it matches, the script exits at once (warm run).
 #
 # WHAT IS BUILT (upstream references)
 #   1. pulumi CLI: module github.com/pulumi/pulumi/pkg/v3, ./cmd/pulumi. pkg/go.mod has
@@ -35,7 +37,8 @@
 #      (no tags of its own upstream; needs a pseudo-version), plus the
 #      `pulumi-language-python-exec` script and `pulumi-resource-pulumi-python` (dynamic
 #      providers) copied from the sdk module's sdk/python/{cmd,dist}. Where that module is not
-#      served, a small stand-in host embedded below is built against the same sdk module.
+#      served, cnistack's small stand-in host (tools/pulumi-standins/cmd/pulumi-language-python)
+#      is built against the same sdk module.
 #      Python policy packs (PulumiPolicy.yaml `runtime: {name: python, options: {virtualenv: venv}}`)
 #      are started by the engine through the language host's RunPlugin (kind "analyzer",
 #      pkg/resource/plugin/plugin.go), which runs `python -m pulumi.policy ENGINE PACK_DIR` in
@@ -45,6 +48,17 @@
 #      schema-embed.json is generated upstream from Kubernetes swagger files fetched from GitHub.
 #   4. pulumi-resource-command: github.com/pulumi/pulumi-command/provider at the
 #      `pulumi-command==` pin (cmd/pulumi-resource-command; version -X path unverified).
+#   5. provider TEST DOUBLES (always built, for the engine tests only): one program,
+#      tools/pulumi-standins/cmd/pulumi-resource-double, built twice with -X main.pkg/main.version
+#      = kubernetes/<pulumi-kubernetes pin> and command/<pulumi-command pin> into
+#      test-doubles/pulumi-resource-{kubernetes,command}.
+#      They echo inputs, never execute or contact anything, and are NOT installed into bin/ or
+#      pulumi-home/: tests install them into a throwaway PULUMI_HOME
+#      (`pulumi plugin install resource NAME VERSION --file test-doubles/pulumi-resource-NAME`).
+#
+#   tools/pulumi-standins is a Go module (cnistack/pulumi-standins) requiring the sdk at the
+#   version the CLI uses; it is copied to src/pulumi-standins, pointed at src/pulumi-VERSION/sdk
+#   with `go mod edit -replace`, and `go mod tidy`'d there (its go.sum is generated there).
 #
 # KNOWN LIMITATION (checked 2026-11-28):
 #   the Go module proxy as reached from here serves only part of the module versions.
@@ -64,6 +78,8 @@ TC="${CNISTACK_TOOLCHAIN_DIR:-$HOME/.cache/cnistack/toolchain}"
 BIN="$TC/bin"
 PHOME="$TC/pulumi-home"
 STAMP="$TC/stamp"
+DOUBLES="$TC/test-doubles"
+STANDINS="$ROOT/tools/pulumi-standins"
 
 print_env() {
   cat <<EOF
@@ -80,8 +96,11 @@ EOF
 if [[ "${1:-}" == "--print-env" ]]; then
   print_env
   exit 0
+elif [[ "${1:-}" == "--print-test-doubles" ]]; then
+  echo "$DOUBLES"
+  exit 0
 elif [[ $# -gt 0 ]]; then
-  echo "usage: $0 [--print-env]" >&2
+  echo "usage: $0 [--print-env | --print-test-doubles]" >&2
   exit 2
 fi
 
@@ -99,16 +118,20 @@ PULUMI_PIN="$(pin pulumi)"
 K8S_PIN="$(pin pulumi-kubernetes)"
 CMD_PIN="$(pin pulumi-command)"
 SCRIPT_HASH="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
-KEY="pulumi=$PULUMI_PIN kubernetes=$K8S_PIN command=$CMD_PIN partial=${CNISTACK_TOOLCHAIN_PARTIAL:-0} script=$SCRIPT_HASH"
+# Every file of tools/pulumi-standins (path + content), so editing a stand-in rebuilds.
+STANDINS_HASH="$(cd "$STANDINS" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+KEY="pulumi=$PULUMI_PIN kubernetes=$K8S_PIN command=$CMD_PIN partial=${CNISTACK_TOOLCHAIN_PARTIAL:-0} script=$SCRIPT_HASH standins=$STANDINS_HASH"
 
 # ---- warm path: nothing to do -------------------------------------------------------------
-if [[ -f "$STAMP" && "$(head -n1 "$STAMP")" == "$KEY" && -x "$BIN/pulumi" && -x "$BIN/pulumi-language-python" ]]; then
+if [[ -f "$STAMP" && "$(head -n1 "$STAMP")" == "$KEY" && -x "$BIN/pulumi" && -x "$BIN/pulumi-language-python" &&
+      -x "$DOUBLES/pulumi-resource-kubernetes" && -x "$DOUBLES/pulumi-resource-command" ]]; then
   echo "toolchain: up to date in $TC ($KEY)"
+  echo "toolchain: provider test doubles in $DOUBLES"
   exit 0
 fi
 
 # ---- cold path ------------------------------------------------------------------------------
-mkdir -p "$BIN" "$PHOME" "$TC/src" "$TC/logs"
+mkdir -p "$BIN" "$PHOME" "$TC/src" "$TC/logs" "$DOUBLES"
 export GOMODCACHE="$TC/gomod" GOCACHE="$TC/gocache"
 export GOFLAGS="-modcacherw" GOTOOLCHAIN=local CGO_ENABLED=0
 # Only the module proxy: without this, go's default ",direct" fallback would try git on GitHub
@@ -150,6 +173,20 @@ gobuild() {  # gobuild DIR OUT LDFLAGS PKG
   }
 }
 
+# standins_src -> writable, tidied copy of tools/pulumi-standins in $SSRC, its sdk replaced by
+# the copied $PSRC/sdk (the CLI's own sdk). Done once per run.
+SSRC=""
+standins_src() {
+  [[ -z "$SSRC" ]] || return 0
+  local dst="$TC/src/pulumi-standins"
+  copy_tree "$STANDINS" "$dst"
+  (cd "$dst" && go mod edit -require="$SDK_MOD@$PULUMI_V" -replace="$SDK_MOD=$PSRC/sdk") || exit 1
+  # Seed go.sum with the sdk's own sums (its deps are ours), then let tidy complete it.
+  cat "$PSRC/sdk/go.sum" >>"$dst/go.sum"
+  (cd "$dst" && go mod tidy) >"$TC/logs/pulumi-standins-tidy.log" 2>&1 || { cat "$TC/logs/pulumi-standins-tidy.log" >&2; exit 1; }
+  SSRC="$dst"
+}
+
 # ---- 1. pulumi CLI (+ exec script, dynamic provider shim) --------------------------------
 PKG_MOD=github.com/pulumi/pulumi/pkg/v3
 SDK_MOD=github.com/pulumi/pulumi/sdk/v3
@@ -186,187 +223,13 @@ if LH_DIR="$(mod_dir "$LH_MOD@$LH_V")"; then
   gobuild "$LSRC" "$BIN/pulumi-language-python" "$LHLDFLAGS" .
   RESOLVED+=("language host $LH_MOD@$LH_V")
 else
-  # Stand-in: a small language host of our own over the sdk module (same $PULUMI_V), enough
-  # for `pulumi preview/up` of a venv-based program and for python policy packs. It is not
-  # upstream's host: no automatic plugin discovery/installs, no `pulumi about` details.
+  # Stand-in: a small language host of our own (tools/pulumi-standins/cmd/pulumi-language-python)
+  # over the sdk module (same $PULUMI_V), enough for `pulumi preview/up` of a venv-based program
+  # and for python policy packs. It is not upstream's host: no automatic plugin
+  # discovery/installs, no `pulumi about` details.
   log "building cnistack's stand-in python language host instead"
-  LSRC="$TC/src/langhost-shim"
-  rm -rf "$LSRC"; mkdir -p "$LSRC"
-  cat >"$LSRC/main.go" <<'GOEOF'
-// cnistack's minimal python language host (a stand-in, written by scripts/toolchain.sh,
-// because upstream's module is not served by the Go module proxy reachable here).
-// Run: pulumi-language-python-exec with the venv of runtime.options.virtualenv.
-// RunPlugin(analyzer): `python -m pulumi.policy ENGINE PACK_DIR` (python policy packs).
-// No plugin discovery (plugins are preinstalled), no dependency installs, no codegen.
-package main
-
-import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-
-	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
-	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
-	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/emptypb"
-)
-
-var version = "0.0.0-cnistack-shim"
-
-type host struct {
-	pulumirpc.UnimplementedLanguageRuntimeServer
-	engine string
-}
-
-func python(info *pulumirpc.ProgramInfo) (string, []string) {
-	env := os.Environ()
-	if info != nil && info.Options != nil {
-		if v, ok := info.Options.AsMap()["virtualenv"].(string); ok && v != "" {
-			if !filepath.IsAbs(v) {
-				v = filepath.Join(info.RootDirectory, v)
-			}
-			env = append(env, "PULUMI_RUNTIME_VIRTUALENV="+v, "VIRTUAL_ENV="+v,
-				"PATH="+filepath.Join(v, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
-			return filepath.Join(v, "bin", "python"), env
-		}
-	}
-	return "python3", env
-}
-
-func (h *host) Handshake(ctx context.Context, r *pulumirpc.LanguageHandshakeRequest) (*pulumirpc.LanguageHandshakeResponse, error) {
-	h.engine = r.EngineAddress
-	return &pulumirpc.LanguageHandshakeResponse{}, nil
-}
-func (h *host) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
-	return &pulumirpc.PluginInfo{Version: version}, nil
-}
-func (h *host) GetRequiredPlugins(context.Context, *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
-	return &pulumirpc.GetRequiredPluginsResponse{}, nil
-}
-func (h *host) GetRequiredPackages(context.Context, *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
-	return &pulumirpc.GetRequiredPackagesResponse{}, nil
-}
-func (h *host) InstallDependencies(r *pulumirpc.InstallDependenciesRequest, s grpc.ServerStreamingServer[pulumirpc.InstallDependenciesResponse]) error {
-	return nil
-}
-
-func (h *host) Run(ctx context.Context, r *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
-	py, env := python(r.Info)
-	execScript, err := exec.LookPath("pulumi-language-python-exec")
-	if err != nil {
-		return nil, err
-	}
-	if r.Config == nil {
-		r.Config = map[string]string{}
-	}
-	if r.ConfigSecretKeys == nil {
-		r.ConfigSecretKeys = []string{}
-	}
-	cfg, _ := json.Marshal(r.Config)
-	keys, _ := json.Marshal(r.ConfigSecretKeys)
-	env = append(env, "PULUMI_CONFIG="+string(cfg), "PULUMI_CONFIG_SECRET_KEYS="+string(keys))
-	args := []string{"-u", execScript, "--monitor", r.MonitorAddress, "--engine", h.engine,
-		"--project", r.Project, "--stack", r.Stack, "--pwd", r.Pwd,
-		"--parallel", fmt.Sprint(r.Parallel), "--root_directory", r.Info.GetRootDirectory(), "--organization", r.Organization}
-	if r.DryRun {
-		args = append(args, "--dry_run", "true")
-	}
-	prog := r.Program
-	if r.Info != nil && r.Info.EntryPoint != "" {
-		prog = filepath.Join(r.Info.ProgramDirectory, r.Info.EntryPoint)
-	}
-	args = append(args, prog)
-	args = append(args, r.Args...)
-	cmd := exec.CommandContext(ctx, py, args...)
-	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, r.Pwd, os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			if ee.ExitCode() == 32 {
-				return &pulumirpc.RunResponse{Bail: true}, nil
-			}
-			return &pulumirpc.RunResponse{Error: fmt.Sprintf("python exited with %d", ee.ExitCode())}, nil
-		}
-		return &pulumirpc.RunResponse{Error: err.Error()}, nil
-	}
-	return &pulumirpc.RunResponse{}, nil
-}
-
-type sw struct {
-	s      grpc.ServerStreamingServer[pulumirpc.RunPluginResponse]
-	stderr bool
-}
-
-func (w sw) Write(p []byte) (int, error) {
-	b := append([]byte(nil), p...)
-	var m pulumirpc.RunPluginResponse
-	if w.stderr {
-		m.Output = &pulumirpc.RunPluginResponse_Stderr{Stderr: b}
-	} else {
-		m.Output = &pulumirpc.RunPluginResponse_Stdout{Stdout: b}
-	}
-	return len(p), w.s.Send(&m)
-}
-
-func (h *host) RunPlugin(r *pulumirpc.RunPluginRequest, s grpc.ServerStreamingServer[pulumirpc.RunPluginResponse]) error {
-	py, env := python(r.Info)
-	env = append(env, r.Env...)
-	if r.Kind != "analyzer" {
-		return fmt.Errorf("cnistack python language host shim: RunPlugin kind %q is not supported", r.Kind)
-	}
-	// pulumi/policy's python runner: python -m pulumi.policy ENGINE_ADDRESS PROGRAM_DIR
-	args := append([]string{"-u", "-m", "pulumi.policy"}, r.Args...)
-	args = append(args, r.Info.GetProgramDirectory())
-	cmd := exec.Command(py, args...)
-	cmd.Env, cmd.Dir = env, r.Pwd
-	cmd.Stdout, cmd.Stderr = sw{s: s}, sw{s: s, stderr: true}
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		return err
-	}
-	return s.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(code)}})
-}
-
-func main() {
-	h := &host{}
-	for _, a := range os.Args[1:] {
-		if !strings.HasPrefix(a, "-") {
-			h.engine = a
-		}
-	}
-	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{Init: func(srv *grpc.Server) error {
-		pulumirpc.RegisterLanguageRuntimeServer(srv, h)
-		return nil
-	}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Printf("%d\n", handle.Port)
-	if err := <-handle.Done; err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
-GOEOF
-  cat >"$LSRC/go.mod" <<GOEOF
-module cnistack/pulumi-language-python-shim
-
-go 1.26
-
-require github.com/pulumi/pulumi/sdk/v3 $PULUMI_V
-
-replace github.com/pulumi/pulumi/sdk/v3 => $PSRC/sdk
-GOEOF
-  cp "$PSRC/sdk/go.sum" "$LSRC/go.sum"
-  (cd "$LSRC" && go mod tidy) >"$TC/logs/langhost-shim-tidy.log" 2>&1 || { cat "$TC/logs/langhost-shim-tidy.log" >&2; exit 1; }
-  gobuild "$LSRC" "$BIN/pulumi-language-python" "-X main.version=${PULUMI_V#v}-cnistack-shim" .
+  standins_src
+  gobuild "$SSRC" "$BIN/pulumi-language-python" "-X main.version=${PULUMI_V#v}-cnistack-shim" ./cmd/pulumi-language-python
   RESOLVED+=("language host: cnistack stand-in over $SDK_MOD@$PULUMI_V ($LH_MOD not served)")
 fi
 
@@ -394,6 +257,12 @@ else
   MISSING+=("pulumi-resource-command $CMD_PIN ($CMD_MOD@v$CMD_PIN not served by the Go module proxy)")
 fi
 
+# ---- 5. provider test doubles (engine tests only; never into $BIN or $PHOME) ----------------
+standins_src
+gobuild "$SSRC" "$DOUBLES/pulumi-resource-kubernetes" "-X main.pkg=kubernetes -X main.version=$K8S_PIN" ./cmd/pulumi-resource-double
+gobuild "$SSRC" "$DOUBLES/pulumi-resource-command" "-X main.pkg=command -X main.version=$CMD_PIN" ./cmd/pulumi-resource-double
+RESOLVED+=("provider TEST DOUBLES kubernetes $K8S_PIN + command $CMD_PIN (engine tests only) in $DOUBLES")
+
 # ---- report + stamp -------------------------------------------------------------------------
 for r in "${RESOLVED[@]}"; do log "built: $r"; done
 if [[ ${#MISSING[@]} -gt 0 ]]; then
@@ -405,3 +274,4 @@ if [[ ${#MISSING[@]} -gt 0 ]]; then
 fi
 { echo "$KEY"; printf '%s\n' "${RESOLVED[@]}"; printf 'missing: %s\n' "${MISSING[@]+"${MISSING[@]}"}"; } >"$STAMP"
 log "done: $TC"
+log "provider test doubles (for engine tests; install into a throwaway PULUMI_HOME): $DOUBLES"

@@ -58,7 +58,7 @@ def test_pulumi_yaml_declares_every_root_key_of_the_model() -> None:
     # What must be chosen per environment has no default, so the engine asks for it too.
     assert "default" not in project["config"]["cni"]
     assert "default" not in project["config"]["cluster"]
-    assert project["config"]["kubeconfig"]["secret"] is True
+    assert "--secret" in project["config"]["kubeconfig"]["description"]
 
 
 def test_engine_encoding_of_scalars_and_objects_is_accepted() -> None:

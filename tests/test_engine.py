@@ -74,7 +74,10 @@ class Engine:
         self.env = dict(os.environ)
         for line in _toolchain("--print-env").splitlines():
             key, _, value = line.removeprefix("export ").partition("=")
-            self.env[key] = os.path.expandvars(value.strip('"')).replace("$PATH", os.environ["PATH"])
+            self.env[key] = os.path.expandvars(value.strip('"')).replace(
+                "$PATH", os.environ["PATH"]
+            )
+        (workdir / "state").mkdir()
         self.env.update(
             PULUMI_HOME=str(workdir / "pulumi-home"),
             PULUMI_BACKEND_URL=f"file://{workdir / 'state'}",
@@ -85,13 +88,16 @@ class Engine:
         self.env.pop("PULUMI_ACCESS_TOKEN", None)
         if shutil.which("pulumi", path=self.env["PATH"]) is None:
             pytest.fail("no pulumi CLI: run `make toolchain` (scripts/toolchain.sh) first")
+        self._copy_project()
         doubles = Path(_toolchain("--print-test-doubles").strip())
-        for name, pin in (("kubernetes", _pin("pulumi-kubernetes")), ("command", _pin("pulumi-command"))):
+        for name, pin in (
+            ("kubernetes", _pin("pulumi-kubernetes")),
+            ("command", _pin("pulumi-command")),
+        ):
             binary = doubles / f"pulumi-resource-{name}"
             assert binary.is_file(), f"no provider test double {binary}: run `make toolchain`"
             self.pulumi("plugin", "install", "resource", name, pin, "--file", str(binary),
                         "--non-interactive", check=True)  # fmt: skip
-        self._copy_project()
 
     def _copy_project(self) -> None:
         self.project.mkdir(parents=True)
@@ -107,7 +113,7 @@ class Engine:
 
     def pulumi(self, *args: str, check: bool = False, stdin: str | None = None) -> Result:
         done = subprocess.run(
-            ["pulumi", *args, "--cwd", str(self.project)],
+            ["pulumi", *args], cwd=self.project,
             env=self.env, capture_output=True, text=True, input=stdin, timeout=600,
         )  # fmt: skip
         result = Result(done.returncode, done.stdout, done.stderr)
@@ -118,9 +124,13 @@ class Engine:
     def new_stack(self, stack: str) -> None:
         self.pulumi("stack", "init", stack, check=True)
 
-    def config(self, stack: str, key: str, value: str, *, path: bool = False, secret: bool = False) -> None:
+    def config(
+        self, stack: str, key: str, value: str, *, path: bool = False, secret: bool = False
+    ) -> None:
         flags = (["--path"] if path else []) + (["--secret"] if secret else [])
-        self.pulumi("config", "set", "-s", stack, *flags, f"aisp-cni:{key}", "--", value, check=True)
+        self.pulumi(
+            "config", "set", "-s", stack, *flags, f"aisp-cni:{key}", "--", value, check=True
+        )
 
     def preview(self, stack: str, *extra: str) -> Result:
         return self.pulumi(
