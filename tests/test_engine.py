@@ -111,10 +111,10 @@ class Engine:
                         ignore=shutil.ignore_patterns("venv", "__pycache__"))  # fmt: skip
         (self.pack / "venv").symlink_to(ROOT / "policies/venv")
 
-    def pulumi(self, *args: str, check: bool = False, stdin: str | None = None) -> Result:
+    def pulumi(self, *args: str, check: bool = False) -> Result:
         done = subprocess.run(
             ["pulumi", *args], cwd=self.project,
-            env=self.env, capture_output=True, text=True, input=stdin, timeout=600,
+            env=self.env, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         result = Result(done.returncode, done.stdout, done.stderr)
         if check and done.returncode != 0:
