@@ -211,11 +211,13 @@ class StackConfig(_Model):
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
         if self.cni == "flannel" and self.cilium is not None:
-            raise _KeyError(
+            raise _OtherKeyError(
                 "cilium", "cilium settings on a flannel stack: remove them or set cni: cilium"
             )
         if isinstance(self.cluster, K3dCluster) and self.kubeconfig is not None:
-            raise _KeyError("kubeconfig", "a k3d cluster writes its own kubeconfig: remove the key")
+            raise _OtherKeyError(
+                "kubeconfig", "a k3d cluster writes its own kubeconfig: remove the key"
+            )
         settings = self.cilium_settings
         if (
             settings
@@ -231,7 +233,7 @@ class StackConfig(_Model):
                 if value is None
             ]
             if missing:
-                raise _KeyError(
+                raise _OtherKeyError(
                     f"cilium.{missing[0]}",
                     "kube-proxy replacement needs the API server's host and port "
                     f"(missing {', '.join(missing)}): without kube-proxy, Cilium cannot "
@@ -263,7 +265,7 @@ class StackConfig(_Model):
         )
 
 
-class _KeyError(ValueError):
+class _OtherKeyError(ValueError):
     """Raised inside validators to point at a key other than the one being validated."""
 
     def __init__(self, key: str, message: str) -> None:

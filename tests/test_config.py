@@ -23,7 +23,7 @@ def test_committed_stacks_are_homelab_and_production() -> None:
     assert committed_stacks() == ["homelab", "production"]
 
 
-@pytest.mark.parametrize("stack", ["homelab", "production"])
+@pytest.mark.parametrize("stack", committed_stacks())
 def test_every_committed_stack_file_validates(stack: str) -> None:
     assert isinstance(load_stack(stack), StackConfig)
 
