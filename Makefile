@@ -6,8 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 POLICY_VENV := policies/venv
-# Local file backend: no Pulumi Cloud account. Override to use another backend.
-export PULUMI_BACKEND_URL ?= file://$(HOME)/.pulumi-local
+# `pulumi login --local` below: a file backend in ~/.pulumi, no Pulumi Cloud account.
+# Set your own passphrase for the stacks' secrets; this default is for a lab only.
 export PULUMI_CONFIG_PASSPHRASE ?= homelab-only-passphrase
 # A pulumi CLI already on PATH (installed the usual way) is used as is; otherwise the engine
 # built from Go modules by scripts/toolchain.sh.
