@@ -13,14 +13,13 @@ from cnistack.netpol.render import render_policies
 from components import Cluster, ClusterArgs, Cni, CniArgs, NetworkPolicySet, NetworkPolicySetArgs
 
 config = parse_stack_config(project_config({**get_config_env(), **CONFIG.get()}))
-cilium = config.cilium_settings
 
 cluster = Cluster(
     "cluster",
     ClusterArgs(
         cluster=config.cluster,
         cni=config.cni,
-        kube_proxy_replacement=bool(cilium and cilium.kube_proxy_replacement),
+        kube_proxy_replacement=config.replaces_kube_proxy,
         kubeconfig=config.kubeconfig,
     ),
 )

@@ -248,6 +248,11 @@ class StackConfig(_Model):
         return self.cilium or CiliumSettings()
 
     @property
+    def replaces_kube_proxy(self) -> bool:
+        settings = self.cilium_settings
+        return settings is not None and settings.kube_proxy_replacement
+
+    @property
     def protect_cluster_network(self) -> bool:
         # On a cluster we did not create (production), deleting the CNI release or the
         # policies would cut or open every workload's network: make it a two-step act.
