@@ -5,14 +5,17 @@ engine); this file reads the stack config once, builds the components and export
 """
 
 import pulumi
+from pulumi.runtime import get_config_secret_keys_env, is_config_secret
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from cnistack.cilium import hubble_ui_access
-from cnistack.config import parse_stack_config, project_config
+from cnistack.config import parse_stack_config, project_config, project_keys
 from cnistack.netpol.render import render_policies
 from components import Cluster, ClusterArgs, Cni, CniArgs, NetworkPolicySet, NetworkPolicySetArgs
 
-config = parse_stack_config(project_config({**get_config_env(), **CONFIG.get()}))
+engine_config = {**get_config_env(), **CONFIG.get()}
+secret_keys = {*get_config_secret_keys_env(), *filter(is_config_secret, engine_config)}
+config = parse_stack_config(project_config(engine_config), project_keys(secret_keys))
 
 cluster = Cluster(
     "cluster",

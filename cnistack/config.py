@@ -16,7 +16,7 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -311,9 +311,26 @@ def _describe(error: Mapping[str, Any], allowed: list[str]) -> str:
     return f"{PROJECT}:{key}: {message} (got {shown})"
 
 
-def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate the project's config; raise one ConfigError naming every bad key."""
+# Keys whose value must be stored encrypted in the stack file.
+SECRET_KEYS = ("kubeconfig",)
+
+
+def parse_stack_config(
+    raw: Mapping[str, Any], secret_keys: Collection[str] | None = None
+) -> StackConfig:
+    """Validate the project's config; raise one ConfigError naming every bad key.
+
+    ``secret_keys`` are the keys the engine holds encrypted; when given, a kubeconfig
+    stored in plain text is refused (ADR-013: production holds C4-C5 data).
+    """
     data = {key: _decode(value) for key, value in raw.items()}
+    if secret_keys is not None:
+        for key in SECRET_KEYS:
+            if data.get(key) and key not in secret_keys:
+                raise ConfigError(
+                    f"invalid stack config:\n  {PROJECT}:{key}: stored in plain text; "
+                    f"set it with `pulumi config set --secret {PROJECT}:{key}`"
+                )
     try:
         return StackConfig.model_validate(data)
     except ValidationError as err:
@@ -330,3 +347,8 @@ def project_config(all_config: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in all_config.items()
         if key.startswith(prefix)
     }
+
+
+def project_keys(full_keys: Collection[str]) -> set[str]:
+    """``aisp-cni:kubeconfig`` -> ``kubeconfig``, dropping other namespaces."""
+    return set(project_config(dict.fromkeys(full_keys)))

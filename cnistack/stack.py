@@ -26,21 +26,34 @@ def committed_stacks(project_dir: Path = PROJECT_DIR) -> list[str]:
                   for p in project_dir.glob("Pulumi.*.yaml"))  # fmt: skip
 
 
-def raw_stack_config(name: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+def _stack_values(name: str, project_dir: Path) -> dict[str, Any]:
     path = stack_file(name, project_dir)
     if not path.is_file():
         known = ", ".join(committed_stacks(project_dir)) or "none"
         raise FileNotFoundError(f"no stack file {path.name} (committed stacks: {known})")
     document = yaml.safe_load(path.read_text()) or {}
-    values = project_config(document.get("config") or {})
+    return project_config(document.get("config") or {})
+
+
+def _is_encrypted(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def raw_stack_config(name: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     # Secrets stay encrypted in the file; without the engine they are just "set".
-    return {key: None if isinstance(v, dict) and set(v) == {"secure"} else v
-            for key, v in values.items()}  # fmt: skip
+    return {key: None if _is_encrypted(value) else value
+            for key, value in _stack_values(name, project_dir).items()}  # fmt: skip
+
+
+def secret_stack_keys(name: str, project_dir: Path = PROJECT_DIR) -> set[str]:
+    return {key for key, value in _stack_values(name, project_dir).items() if _is_encrypted(value)}
 
 
 def load_stack(name: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The validated config of a committed stack, e.g. ``load_stack("homelab")``."""
-    return parse_stack_config(raw_stack_config(name, project_dir))
+    return parse_stack_config(
+        raw_stack_config(name, project_dir), secret_stack_keys(name, project_dir)
+    )
 
 
 __all__ = ["PROJECT", "committed_stacks", "load_stack", "raw_stack_config", "stack_file"]

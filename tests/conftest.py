@@ -140,7 +140,10 @@ def resolve(output: Any) -> tuple[Any, bool]:
 
 
 def run_under_mocks(
-    stack: str, body: Callable[[], dict[str, Any] | None], overrides: dict[str, Any] | None = None
+    stack: str,
+    body: Callable[[], dict[str, Any] | None],
+    overrides: dict[str, Any] | None = None,
+    secret_keys: list[str] | None = None,
 ) -> ProgramRun:
     """Run ``body`` as a fresh Pulumi program of ``stack`` and wait for every registration."""
     mocks = RecordingMocks()
@@ -150,7 +153,9 @@ def run_under_mocks(
     logger.addHandler(warnings)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                              logger=logger, monitor=monitor)  # fmt: skip
-    set_all_config(engine_config(stack, overrides), [f"{PROJECT}:kubeconfig"])
+    # As `pulumi config set --secret` would store it, unless a test says otherwise.
+    secrets = [f"{PROJECT}:kubeconfig"] if secret_keys is None else secret_keys
+    set_all_config(engine_config(stack, overrides), secrets)
     exports: dict[str, Any] = {}
     namespace: dict[str, Any] = {}
 

@@ -187,3 +187,14 @@ def test_every_error_is_reported_at_once() -> None:
     message = str(caught.value)
     assert "aisp-cni:cni:" in message
     assert "aisp-cni:cluster.agents: Input should be greater than or equal to 0 (got -1)" in message
+
+
+def test_a_plain_text_kubeconfig_is_refused_when_the_engine_says_what_is_secret() -> None:
+    raw = production_config(kubeconfig="apiVersion: v1")
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(raw, secret_keys=set())
+    assert (
+        "aisp-cni:kubeconfig: stored in plain text; set it with "
+        "`pulumi config set --secret aisp-cni:kubeconfig`"
+    ) in str(caught.value)
+    assert parse_stack_config(raw, secret_keys={"kubeconfig"}).kubeconfig is not None

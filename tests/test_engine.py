@@ -226,3 +226,10 @@ def test_switching_the_homelab_cni_replaces_the_cluster(engine: Engine) -> None:
     assert result.returncode == 0, result.output
     ops = {step["op"] for step in result.json()["steps"] if step["urn"].endswith("::cluster-k3d")}
     assert "replace" in ops or {"create-replacement", "delete-replaced"} <= ops
+
+
+def test_a_kubeconfig_set_without_secret_fails_the_preview(production: Engine) -> None:
+    production.config("production", "kubeconfig", LOOPBACK_KUBECONFIG)
+    result = production.preview("production")
+    assert result.returncode != 0
+    assert "aisp-cni:kubeconfig: stored in plain text" in result.output

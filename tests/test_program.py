@@ -84,6 +84,18 @@ def test_production_uses_the_secret_kubeconfig_and_protects_the_policies() -> No
     assert all(r.options["protect"] for r in run.of_type(NETWORK_POLICY) + run.of_type(CNP))
 
 
+def test_production_refuses_a_kubeconfig_not_stored_as_a_secret() -> None:
+    run = run_under_mocks(
+        "production",
+        lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+        {"kubeconfig": "apiVersion: v1"},
+        secret_keys=[],
+    )
+    assert isinstance(run.error, ConfigError)
+    assert "aisp-cni:kubeconfig: stored in plain text" in str(run.error)
+    assert run.registrations == []
+
+
 def test_production_without_kubeconfig_uses_the_ambient_context() -> None:
     run = run_program("production")
     assert "kubeconfig" not in run.one(PROVIDER).inputs
