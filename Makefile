@@ -21,7 +21,7 @@ help:
 	@echo "make test-fast   unit and mocks tests only (no engine)"
 	@echo "make preview     pulumi preview of both stacks with the policy pack"
 	@echo "make render      write both stacks' manifests under out/"
-	@echo "make connectivity  homelab vs production connectivity diff"
+	@echo "make connectivity  where homelab is wider than production"
 	@echo "make bench       connectivity and mocks benchmarks (benchmarks/)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -83,7 +83,7 @@ render: $(VENV)/.installed
 	$(PY) -m cnistack render --stack production --out out/production
 
 connectivity: $(VENV)/.installed
-	$(PY) -m cnistack connectivity diff stack:homelab stack:production
+	$(PY) -m cnistack connectivity diff stack:production stack:homelab
 
 bench: install
 	$(PY) benchmarks/bench_program.py

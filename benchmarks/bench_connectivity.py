@@ -109,6 +109,7 @@ def peer_cmd(case: Path, out: Path) -> list[str]:
 
 
 # --- normalising both outputs ----------------------------------------------------------------
+# Interval helpers of its own, not cnistack's: the checker must not share code with what it checks.
 
 
 def merge(intervals: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
