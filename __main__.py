@@ -10,7 +10,7 @@ from pulumi.runtime.config import CONFIG, get_config_env
 
 from cnistack.cilium import hubble_ui_access
 from cnistack.config import parse_stack_config, project_config, project_keys
-from cnistack.netpol.render import render_policies
+from cnistack.netpol.renderer import render_policies
 from components import Cluster, ClusterArgs, Cni, CniArgs, NetworkPolicySet, NetworkPolicySetArgs
 
 engine_config = {**get_config_env(), **CONFIG.get()}

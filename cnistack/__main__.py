@@ -1,31 +1,7 @@
-"""Command line of the pure core: `render` and `connectivity`, no Pulumi engine needed."""
-
-from __future__ import annotations
+"""`python -m cnistack ...`: the command line of the pure core (see cnistack/cli/)."""
 
 import sys
 
-from cnistack.connectivity.cli import main as connectivity
-from cnistack.render import main as render
+from cnistack.cli import main
 
-USAGE = """usage: python -m cnistack {render,connectivity} ...
-
-  render        write the manifests a stack applies (--stack S --out DIR)
-  connectivity  who can reach whom: list, diff, query (see --help)
-"""
-
-
-def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command == "render":
-        return render(rest)
-    if command == "connectivity":
-        return connectivity(rest)
-    print(f"unknown command {command!r}\n{USAGE}", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+sys.exit(main(sys.argv[1:]))

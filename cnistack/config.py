@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
-from cnistack.netpol.model import PolicyModel, default_policy_model
+from cnistack.netpol.policy_model import PolicyModel, default_policy_model
 
 PROJECT = "aisp-cni"
 

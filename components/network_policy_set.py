@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from cnistack.netpol.render import RenderedPolicies
+from cnistack.netpol.renderer import RenderedPolicies
 
 
 @dataclass(frozen=True)

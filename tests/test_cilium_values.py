@@ -9,7 +9,7 @@ import pytest
 from cnistack.chart_keys import unknown_value_keys
 from cnistack.cilium import ChartRef, chart_ref, helm_values, hubble_ui_access
 from cnistack.config import CILIUM_CHART_VERSION, parse_stack_config
-from cnistack.stack import load_stack
+from cnistack.stack_files import load_stack
 from tests.factories import homelab_config, production_config
 
 HUBBLE_METRICS = [

@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER
 from cnistack.config import ExistingCluster, parse_stack_config
-from cnistack.netpol.render import render_policies
+from cnistack.netpol.renderer import render_policies
 from components import Cluster, ClusterArgs, Cni, CniArgs, NetworkPolicySet, NetworkPolicySetArgs
 from tests.conftest import run_under_mocks, secret
 from tests.factories import homelab_config, production_config

@@ -15,7 +15,7 @@ from cnistack.config import (
     StackConfig,
     parse_stack_config,
 )
-from cnistack.stack import PROJECT_DIR, committed_stacks, load_stack
+from cnistack.stack_files import PROJECT_DIR, committed_stacks, load_stack
 from tests.factories import homelab_config, production_config
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cnistack.connectivity.cli import main
+from cnistack.cli.connectivity_command import main
 
 CASES = Path(__file__).parent / "data" / "conformance" / "cases"
 L7 = str(CASES / "cilium-l7-http-get-path.yaml")

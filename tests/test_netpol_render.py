@@ -23,7 +23,7 @@ from cnistack.netpol import (
     render_policies,
     representative_pods,
 )
-from cnistack.netpol.render import anchored
+from cnistack.netpol.renderer import anchored
 
 CILIUM = cilium_profile(encryption="wireguard", hubble=True)
 HOMELAB = FLANNEL_WITH_KUBE_ROUTER

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnistack.__main__ import main
-from cnistack.render import render_stack
+from cnistack.cli import main
+from cnistack.cli.render_command import render_stack
 
 
 @pytest.mark.parametrize("stack", ["homelab", "production"])

@@ -1,5 +1,5 @@
 """`python -m cnistack.connectivity ...` (same as `python -m cnistack connectivity ...`)."""
 
-from cnistack.connectivity.cli import main
+from cnistack.cli.connectivity_command import main
 
 raise SystemExit(main())

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from cnistack.connectivity.errors import InputError
-from cnistack.connectivity.model import (
+from cnistack.connectivity.inputs import (
     CILIUM_CLUSTER_KEY,
     CILIUM_NS_KEY,
     CILIUM_NS_LABEL_PREFIX,

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from cnistack.connectivity.errors import InputError
-from cnistack.connectivity.model import (
+from cnistack.connectivity.inputs import (
     NS_NAME_LABEL,
     ContainerPort,
     Inputs,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnistack.connectivity.errors import InputError
-from cnistack.connectivity.model import CILIUM_NS_KEY, ContainerPort, Enforcement, Manifest
+from cnistack.connectivity.inputs import CILIUM_NS_KEY, ContainerPort, Enforcement, Manifest
 from cnistack.connectivity.ports import MAX_PORT, MIN_PORT, PROTOCOLS, Http, PortSet
 from cnistack.connectivity.selectors import Selector, parse_selector
 

@@ -4,7 +4,8 @@
 policies/ checks the result independently and must not import this package.
 """
 
-from cnistack.netpol.model import (
+from cnistack.netpol.pods import representative_pods
+from cnistack.netpol.policy_model import (
     Flow,
     FlowPort,
     GrpcRule,
@@ -18,8 +19,7 @@ from cnistack.netpol.model import (
     default_policy_model,
     parse_policy_model,
 )
-from cnistack.netpol.pods import representative_pods
-from cnistack.netpol.render import (
+from cnistack.netpol.renderer import (
     FLOW_LABEL,
     SENSITIVE_LABEL,
     FidelityGap,

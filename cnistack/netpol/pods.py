@@ -14,8 +14,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from cnistack.netpol.model import NAMESPACE_NAME_LABEL, PolicyModel, Workload
-from cnistack.netpol.render import KUBE_DNS_LABELS, KUBE_DNS_NAMESPACE
+from cnistack.netpol.policy_model import NAMESPACE_NAME_LABEL, PolicyModel, Workload
+from cnistack.netpol.renderer import KUBE_DNS_LABELS, KUBE_DNS_NAMESPACE
 
 POD_CIDR = ipaddress.IPv4Network("10.42.0.0/16")
 FIRST_HOST = 10

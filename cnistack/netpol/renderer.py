@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnistack.capabilities import CapabilityProfile
-from cnistack.netpol.model import (
+from cnistack.netpol.policy_model import (
     NAMESPACE_NAME_LABEL,
     Flow,
     FlowPort,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from cnistack.connectivity.errors import InputError
+from cnistack.connectivity.inputs import ENFORCEMENTS, Enforcement, Inputs
 from cnistack.connectivity.loader import load_documents
-from cnistack.connectivity.model import ENFORCEMENTS, Enforcement, Inputs
 from cnistack.netpol.pods import representative_pods
-from cnistack.netpol.render import render_policies
-from cnistack.stack import load_stack
+from cnistack.netpol.renderer import render_policies
+from cnistack.stack_files import load_stack
 
 
 def load_stack_inputs(name: str) -> tuple[Inputs, Enforcement]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from cnistack.config import ConfigError
-from cnistack.netpol.render import RenderedPolicies, render_policies
-from cnistack.stack import committed_stacks, load_stack
+from cnistack.netpol.renderer import RenderedPolicies, render_policies
+from cnistack.stack_files import committed_stacks, load_stack
 
 
 def render_stack(stack: str) -> RenderedPolicies:

@@ -16,11 +16,11 @@ import yaml
 from cnistack.connectivity.diff import DIFF_FORMATS, diff_flows, write_diff
 from cnistack.connectivity.engine import Analyzer, Request
 from cnistack.connectivity.errors import InputError
+from cnistack.connectivity.inputs import ENFORCEMENTS, Enforcement, Inputs
 from cnistack.connectivity.loader import load_paths
-from cnistack.connectivity.model import ENFORCEMENTS, Enforcement, Inputs
 from cnistack.connectivity.output import LIST_FORMATS, http_text, write_list
 from cnistack.connectivity.ports import MAX_PORT, MIN_PORT, PROTOCOLS
-from cnistack.connectivity.stack import load_stack_inputs
+from cnistack.connectivity.stack_source import load_stack_inputs
 
 PROG = "python -m cnistack connectivity"
 
