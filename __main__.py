@@ -11,11 +11,15 @@ from pulumi.runtime.config import CONFIG, get_config_env
 from cnistack.cilium import hubble_ui_access
 from cnistack.config import parse_stack_config, project_config, project_keys
 from cnistack.netpol.renderer import render_policies
+from cnistack.targeting import check_secrets_passphrase, check_target
 from components import Cluster, ClusterArgs, Cni, CniArgs, NetworkPolicySet, NetworkPolicySetArgs
 
 engine_config = {**get_config_env(), **CONFIG.get()}
 secret_keys = {*get_config_secret_keys_env(), *filter(is_config_secret, engine_config)}
 config = parse_stack_config(project_config(engine_config), project_keys(secret_keys))
+# Before any resource is registered: the right cluster, and not the lab's secrets passphrase.
+check_secrets_passphrase(config)
+check_target(config)
 
 cluster = Cluster(
     "cluster",
@@ -30,9 +34,9 @@ cni = Cni("cni", CniArgs(config=config, provider=cluster.provider))
 network_policies = NetworkPolicySet(
     "platform",
     NetworkPolicySetArgs(
-        rendered=render_policies(config.network_policy, cni.capabilities),
+        rendered=render_policies(config.network_policy, cni.capabilities, config.flavour),
         provider=cluster.provider,
-        depends_on=[cni.release] if cni.release else [],
+        depends_on=[cni.installed] if cni.installed else [],
         protect=config.protect_cluster_network,
     ),
 )

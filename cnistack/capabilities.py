@@ -24,6 +24,10 @@ class CapabilityProfile:
     l7_policy: bool
     encryption: str | None
     flow_observability: bool
+    # Whether the enforcer identifies host-network sources as the `host`/`remote-node` entities
+    # (Cilium's reserved identities; docs.cilium.io "Layer 3 Examples", Entities Based). Without
+    # it, only the cluster flavour's namespace label can admit them (cnistack/flavours.py).
+    host_entities: bool = False
 
     def as_output(self) -> dict[str, object]:
         return asdict(self)
@@ -51,4 +55,5 @@ def cilium_profile(
         l7_policy=l7_proxy,
         encryption=encryption,
         flow_observability=hubble,
+        host_entities=True,
     )

@@ -1,7 +1,9 @@
 """Check Helm values against the keys the chart's values.yaml defines.
 
-The key set is derived from the chart by scripts/derive_chart_keys.py and committed
-under cnistack/data, so the check needs neither the network nor ../shared.
+The key set is derived from the chart by scripts/derive_chart_keys.py (values.yaml) and
+scripts/derive_template_keys.py (keys the templates read but values.yaml leaves out, such as
+`policyAuditMode`) and committed under cnistack/data, so the check needs neither the network
+nor ../shared.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ def _reference(version: str) -> tuple[frozenset[str], frozenset[str]]:
     if not path.is_file():
         raise FileNotFoundError(f"no derived key set {name}: run scripts/derive_chart_keys.py")
     data = json.loads(path.read_text())
-    return frozenset(data["keys"]), frozenset(data["openMaps"])
+    keys = set(data["keys"])
+    templates = resources.files("cnistack") / "data" / f"cilium-{version}-template-keys.json"
+    if templates.is_file():
+        keys |= set(json.loads(templates.read_text())["keys"])
+    return frozenset(keys), frozenset(data["openMaps"])
 
 
 def unknown_value_keys(values: dict[str, Any], version: str) -> list[str]:

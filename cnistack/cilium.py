@@ -14,6 +14,7 @@ from cnistack.config import CiliumSettings, ExistingCluster, K3dCluster, StackCo
 
 CHART = "cilium"
 NAMESPACE = "kube-system"
+OLM_NAMESPACE = "cilium"
 RELEASE_NAME = "cilium"
 HUBBLE_UI_SERVICE = "hubble-ui"
 HUBBLE_UI_LOCAL_PORT = 12000
@@ -82,7 +83,57 @@ def _hubble_values(settings: CiliumSettings) -> dict[str, Any]:
     }
     if settings.prometheus:
         values["metrics"] = {"enabled": list(HUBBLE_METRICS), "enableOpenMetrics": True}
+        if settings.service_monitors:
+            values["metrics"]["serviceMonitor"] = {"enabled": True}
+    if settings.export.enabled:
+        values["export"] = _export_values(settings)
     return values
+
+
+def _export_values(settings: CiliumSettings) -> dict[str, Any]:
+    # Chart 1.15.0 values.yaml `hubble.export`; cilium-configmap.yaml turns these into the
+    # agent's hubble-export-file-path/-fieldmask/-allowlist/-denylist/-file-max-size-mb/
+    # -file-max-backups flags (the static exporter, bound to the agent's lifecycle).
+    export = settings.export
+    return {
+        "fileMaxSizeMb": export.file_max_size_mb,
+        "fileMaxBackups": export.file_max_backups,
+        "static": {
+            "enabled": True,
+            "filePath": export.file_path,
+            "fieldMask": list(export.field_mask),
+            "allowList": list(export.allow_list),
+            "denyList": list(export.deny_list),
+        },
+    }
+
+
+def _openshift_values(config: StackConfig) -> dict[str, Any]:
+    """What OpenShift needs, whether Helm or the OLM operator renders the chart."""
+    flavour = config.flavour
+    network = config.cluster_network
+    assert network is not None  # OpenShift always has a clusterNetwork (default 10.128.0.0/14)
+    return {
+        # Multus stays the cluster's CNI and keeps CNI binaries and config elsewhere; with
+        # exclusive: true Cilium would delete Multus's config (values.yaml cni.exclusive).
+        "cni": {
+            "binPath": flavour.cni_bin_path,
+            "confPath": flavour.cni_conf_path,
+            "exclusive": not flavour.cni_chained_behind_multus,
+        },
+        # The agent's privileged pods are admitted by the SCC bound in cnistack/openshift.py.
+        "securityContext": {"privileged": True},
+        # The chart's default pool 10.0.0.0/8 collides with most on-prem networks: hand out the
+        # cluster's clusterNetwork, one /hostPrefix per node (olm-for-cilium
+        # Documentation/k8s-install-openshift-okd.rst; ciliumconfig.conformance.v1.15.yaml).
+        "ipam": {
+            "mode": "cluster-pool",
+            "operator": {
+                "clusterPoolIPv4PodCIDRList": [network.cidr],
+                "clusterPoolIPv4MaskSize": network.host_prefix,
+            },
+        },
+    }
 
 
 def helm_values(config: StackConfig) -> dict[str, Any]:
@@ -96,7 +147,11 @@ def helm_values(config: StackConfig) -> dict[str, Any]:
         "l7Proxy": settings.l7_proxy,
         "prometheus": {"enabled": settings.prometheus},
         "operator": {"prometheus": {"enabled": settings.prometheus}},
+        "policyAuditMode": settings.policy_audit_mode,
     }
+    if settings.prometheus and settings.service_monitors:
+        values["prometheus"]["serviceMonitor"] = {"enabled": True}
+        values["operator"]["prometheus"]["serviceMonitor"] = {"enabled": True}
     if settings.encryption != "disabled":
         values["encryption"]["type"] = settings.encryption
     if settings.kube_proxy_replacement:
@@ -105,24 +160,29 @@ def helm_values(config: StackConfig) -> dict[str, Any]:
         values["k8sServicePort"] = port
     cluster = config.cluster
     if isinstance(cluster, ExistingCluster) and cluster.openshift:
-        # OpenShift runs Multus in front of the CNI and keeps CNI binaries elsewhere;
-        # its SCCs need the agent privileged. Ref: Cilium's OpenShift install guide.
-        values["cni"] = {"binPath": "/var/lib/cni/bin", "confPath": "/var/run/multus/cni/net.d"}
-        values["securityContext"] = {"privileged": True}
+        values.update(_openshift_values(config))
     if isinstance(cluster, K3dCluster):
         # Cilium's cluster-pool IPAM hands out K3s's pod CIDR (ADR-013 diagram: 10.42.x.x).
         values["ipam"] = {"operator": {"clusterPoolIPv4PodCIDRList": [cluster.pod_cidr]}}
     return values
 
 
+def cilium_namespace(config: StackConfig) -> str:
+    """kube-system for Helm (the ADR's `helm install --namespace kube-system`); `cilium` for the
+    OLM operator, whose CiliumConfig and operands live there (olm-for-cilium manifests)."""
+    settings = config.cilium_settings
+    return OLM_NAMESPACE if settings and settings.install_method == "olm" else NAMESPACE
+
+
 def hubble_ui_access(config: StackConfig) -> dict[str, str] | None:
     settings = config.cilium_settings
     if settings is None or not settings.hubble.ui:
         return None
+    namespace = cilium_namespace(config)
     return {
-        "service": f"{NAMESPACE}/{HUBBLE_UI_SERVICE}",
+        "service": f"{namespace}/{HUBBLE_UI_SERVICE}",
         "portForward": (
-            f"kubectl -n {NAMESPACE} port-forward svc/{HUBBLE_UI_SERVICE} {HUBBLE_UI_LOCAL_PORT}:80"
+            f"kubectl -n {namespace} port-forward svc/{HUBBLE_UI_SERVICE} {HUBBLE_UI_LOCAL_PORT}:80"
         ),
         "url": f"http://localhost:{HUBBLE_UI_LOCAL_PORT}",
     }

@@ -30,6 +30,13 @@ from pydantic import (
 )
 
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
+from cnistack.flavours import (
+    K3S,
+    KUBERNETES,
+    OPENSHIFT,
+    OPENSHIFT_DEFAULT_CLUSTER_NETWORK,
+    ClusterFlavour,
+)
 from cnistack.netpol.policy_model import PolicyModel, default_policy_model
 
 PROJECT = "aisp-cni"
@@ -105,16 +112,54 @@ class K3dCluster(_Model):
         return f"k3d-{self.name}-server-0"
 
 
+class ClusterNetworkSettings(_Model):
+    """OpenShift's `networking.clusterNetwork` entry: the pod network Cilium's IPAM must use."""
+
+    cidr: str
+    host_prefix: int = Field(ge=1, le=32)
+
+    _check_cidr = field_validator("cidr")(_cidr)
+
+    @model_validator(mode="after")
+    def _prefix_inside(self) -> ClusterNetworkSettings:
+        prefix = ipaddress.IPv4Network(self.cidr).prefixlen
+        if self.host_prefix < prefix:
+            raise ValueError(f"hostPrefix /{self.host_prefix} is wider than cidr {self.cidr}")
+        return self
+
+
 class ExistingCluster(_Model):
     """Production: an on-premise OpenShift/Kubernetes cluster that already exists."""
 
     kind: Literal["existing"]
     name: str
-    # kube context to use from the kubeconfig (secret `kubeconfig`) or the ambient one.
+    # kube context to use from the kubeconfig (secret `kubeconfig`); without a kubeconfig the
+    # context names one in the user's own kubeconfig. One of the two is required (safe targeting).
     context: str | None = None
     openshift: bool = False
+    # The API server this stack must talk to, e.g. https://api.gtt-prod.internal:6443. Checked
+    # against the kubeconfig before any resource is registered (cnistack/targeting.py).
+    server: str | None = None
+    # OpenShift's clusterNetwork (install-config `networking.clusterNetwork`); default 10.128.0.0/14
+    # with hostPrefix 23 (cnistack/flavours.py).
+    cluster_network: ClusterNetworkSettings | None = None
+    # Mirrors the cluster network operator's `spec.deployKubeProxy` (operator.openshift.io/v1
+    # Network). Unset, the CNO deploys kube-proxy for a third-party network plugin (openshift/api
+    # operator/v1 types_network.go), which Cilium's kube-proxy replacement would fight.
+    deploy_kube_proxy: bool | None = None
 
     _check_name = field_validator("name")(_dns_label)
+
+    @field_validator("server")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https://[^/\s]+(:\d+)?/?", value):
+            raise ValueError("must be the API server's https:// URL, e.g. https://api.example:6443")
+        return value
+
+    @property
+    def flavour(self) -> ClusterFlavour:
+        return OPENSHIFT if self.openshift else KUBERNETES
 
 
 Cluster = Annotated[K3dCluster | ExistingCluster, Field(discriminator="kind")]
@@ -176,9 +221,71 @@ class Hubble(_Model):
         return self
 
 
+class FlowExport(_Model):
+    """Cilium 1.15's static Hubble exporter: flows written to a file on each node.
+
+    ADR-013 "Conformité : Audit via Hubble" for C4-C5: metrics are not an audit trail, flows
+    are. Keys of chart 1.15.0 `hubble.export` (values.yaml): fileMaxSizeMb, fileMaxBackups,
+    static.{enabled,filePath,fieldMask,allowList,denyList}. Filters are Hubble FlowFilter JSON
+    objects (cilium/cilium api/v1/flow/flow.proto), OR-ed within a list.
+    """
+
+    enabled: bool = True
+    file_path: str = "/var/run/cilium/hubble/events.log"
+    # Who talked to whom, the verdict and why, and the L7 request: enough to audit a decision.
+    field_mask: tuple[str, ...] = (
+        "time",
+        "node_name",
+        "source",
+        "destination",
+        "IP",
+        "l4",
+        "verdict",
+        "drop_reason_desc",
+        "Type",
+        "l7",
+        "traffic_direction",
+        "policy_match_type",
+        "is_reply",
+        "Summary",
+    )
+    # Dropped and errored flows (every denial), and every L7 record (event_type 129 is
+    # MessageTypeAccessLog, i.e. L7; pkg/monitor/api/types.go).
+    allow_list: tuple[str, ...] = (
+        '{"verdict":["DROPPED","ERROR","AUDIT"]}',
+        '{"event_type":[{"type":129}]}',
+    )
+    deny_list: tuple[str, ...] = ()
+    file_max_size_mb: int = Field(default=50, ge=1)
+    file_max_backups: int = Field(default=10, ge=1)
+
+    @field_validator("allow_list", "deny_list")
+    @classmethod
+    def _json_objects(cls, filters: tuple[str, ...]) -> tuple[str, ...]:
+        for item in filters:
+            try:
+                parsed = json.loads(item)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"filter {item!r} is not JSON ({err.msg})") from None
+            if not isinstance(parsed, dict) or not parsed:
+                raise ValueError(f"filter {item!r} must be a non-empty JSON object")
+        return filters
+
+    @field_validator("file_path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must be an absolute path on the node")
+        return value
+
+
 class CiliumSettings(_Model):
     """ADR-013's Cilium install, as settings (defaults = the ADR's production flags)."""
 
+    # helm: a Helm release (Kubernetes, or OpenShift installed without a CNI); olm: a CiliumConfig
+    # for Isovalent's certified OLM operator, the supported path on OpenShift
+    # (isovalent/olm-for-cilium).
+    install_method: Literal["helm", "olm"] = "helm"
     chart: CiliumChart = CiliumChart()
     kube_proxy_replacement: bool = True
     k8s_service_host: str | None = None
@@ -187,6 +294,13 @@ class CiliumSettings(_Model):
     hubble: Hubble = Hubble()
     l7_proxy: bool = True
     prometheus: bool = True
+    # ServiceMonitors for agent, operator and Hubble metrics; needs the Prometheus operator
+    # (OpenShift user-workload monitoring) or the chart fails on the missing CRD.
+    service_monitors: bool = False
+    export: FlowExport = FlowExport()
+    # Staged rollout: policies are evaluated and logged as AUDIT verdicts, nothing is dropped
+    # (chart 1.15.0 `policyAuditMode`, cilium-configmap.yaml `policy-audit-mode`).
+    policy_audit_mode: bool = False
 
 
 class StackConfig(_Model):
@@ -218,7 +332,45 @@ class StackConfig(_Model):
             raise _OtherKeyError(
                 "kubeconfig", "a k3d cluster writes its own kubeconfig: remove the key"
             )
+        if (
+            isinstance(self.cluster, ExistingCluster)
+            and self.kubeconfig is None
+            and self.cluster.context is None
+        ):
+            raise _OtherKeyError(
+                "kubeconfig",
+                "an existing cluster needs an explicit kubeconfig (pulumi config set --secret "
+                f"{PROJECT}:kubeconfig < FILE) or cluster.context; the ambient kube context "
+                "may point at another cluster",
+            )
+        if isinstance(self.cluster, ExistingCluster) and self.cluster.server is None:
+            raise _OtherKeyError(
+                "cluster.server",
+                "declare the API server this stack targets (e.g. "
+                "https://api.gtt-prod.internal:6443); the program refuses a kubeconfig that "
+                "points elsewhere",
+            )
         settings = self.cilium_settings
+        if settings and settings.install_method == "olm" and self.flavour is not OPENSHIFT:
+            raise _OtherKeyError(
+                "cilium.installMethod",
+                "olm installs through OpenShift's Operator Lifecycle Manager: set "
+                "cluster.openshift: true or installMethod: helm",
+            )
+        if (
+            settings
+            and settings.kube_proxy_replacement
+            and isinstance(self.cluster, ExistingCluster)
+            and self.cluster.openshift
+            and self.cluster.deploy_kube_proxy is not False
+        ):
+            raise _OtherKeyError(
+                "cluster.deployKubeProxy",
+                "kube-proxy replacement on OpenShift needs kube-proxy off in the cluster network "
+                "operator (networks.operator.openshift.io/cluster spec.deployKubeProxy: false); "
+                "turn it off there, then declare deployKubeProxy: false here, or set "
+                "cilium.kubeProxyReplacement: false",
+            )
         if (
             settings
             and settings.kube_proxy_replacement
@@ -257,6 +409,22 @@ class StackConfig(_Model):
         # On a cluster we did not create (production), deleting the CNI release or the
         # policies would cut or open every workload's network: make it a two-step act.
         return isinstance(self.cluster, ExistingCluster)
+
+    @property
+    def flavour(self) -> ClusterFlavour:
+        if isinstance(self.cluster, K3dCluster):
+            return K3S
+        return self.cluster.flavour
+
+    @property
+    def cluster_network(self) -> ClusterNetworkSettings | None:
+        """The pod network the CNI must hand out on OpenShift; None where the CNI chooses."""
+        if not isinstance(self.cluster, ExistingCluster) or not self.cluster.openshift:
+            return None
+        if self.cluster.cluster_network is not None:
+            return self.cluster.cluster_network
+        default = OPENSHIFT_DEFAULT_CLUSTER_NETWORK
+        return ClusterNetworkSettings(cidr=default.cidr, host_prefix=default.host_prefix)
 
     @property
     def capabilities(self) -> CapabilityProfile:

@@ -1,4 +1,5 @@
-"""The CNI: nothing to install for K3s's Flannel, a Helm release for Cilium (ADR-013)."""
+"""The CNI: nothing to install for K3s's Flannel; for Cilium a Helm release, or on OpenShift
+the OLM operator's CiliumConfig (cnistack/openshift.py), plus the SCC bindings (ADR-013)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from cnistack import cilium
+from cnistack import cilium, openshift
 from cnistack.capabilities import CapabilityProfile
 from cnistack.config import StackConfig
 
@@ -23,6 +24,8 @@ class Cni(pulumi.ComponentResource):
 
     capabilities: CapabilityProfile
     release: k8s.helm.v3.Release | None
+    # What Cilium's CRDs wait on: the Helm release, or the CiliumConfig the operator reconciles.
+    installed: pulumi.Resource | None
 
     def __init__(
         self, name: str, args: CniArgs, opts: pulumi.ResourceOptions | None = None
@@ -30,10 +33,69 @@ class Cni(pulumi.ComponentResource):
         super().__init__("aisp-cni:index:Cni", name, None, opts)
         self.capabilities = args.config.capabilities
         # Flannel ships inside K3s and kube-router enforces NetworkPolicy: nothing to install.
-        self.release = self._install_cilium(name, args) if args.config.cni == "cilium" else None
+        settings = args.config.cilium_settings
+        self.release = None
+        self.installed = None
+        if settings is not None:
+            scc = self._bind_sccs(name, args)
+            if settings.install_method == "olm":
+                self.installed = self._configure_olm(name, args, scc)
+            else:
+                self.release = self.installed = self._install_cilium(name, args, scc)
+            for warning in openshift.preview_warnings(args.config):
+                pulumi.log.warn(warning, resource=self)
         self.register_outputs({"capabilities": self.capabilities.as_output()})
 
-    def _install_cilium(self, name: str, args: CniArgs) -> k8s.helm.v3.Release:
+    def _bind_sccs(self, name: str, args: CniArgs) -> list[pulumi.Resource]:
+        opts = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, protect=args.config.protect_cluster_network
+        )
+        resources: list[pulumi.Resource] = []
+        for manifest in openshift.scc_manifests(args.config):
+            if manifest["kind"] == "ClusterRole":
+                resources.append(
+                    k8s.rbac.v1.ClusterRole(
+                        f"{name}-scc-role",
+                        metadata=manifest["metadata"],
+                        rules=manifest["rules"],
+                        opts=opts,
+                    )
+                )
+            else:
+                resources.append(
+                    k8s.rbac.v1.ClusterRoleBinding(
+                        f"{name}-scc-binding",
+                        metadata=manifest["metadata"],
+                        role_ref=manifest["roleRef"],
+                        subjects=manifest["subjects"],
+                        opts=opts,
+                    )
+                )
+        return resources
+
+    def _configure_olm(
+        self, name: str, args: CniArgs, scc: list[pulumi.Resource]
+    ) -> k8s.apiextensions.CustomResourcePatch:
+        manifest = openshift.cilium_config(args.config)
+        # A patch (server-side apply), not a create: the CiliumConfig `cilium/cilium` is laid
+        # down with the cluster (olm-for-cilium cluster-network-07-cilium-ciliumconfig.yaml).
+        return k8s.apiextensions.CustomResourcePatch(
+            f"{name}-ciliumconfig",
+            api_version=manifest["apiVersion"],
+            kind=manifest["kind"],
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=scc,
+                protect=args.config.protect_cluster_network,
+            ),
+        )
+
+    def _install_cilium(
+        self, name: str, args: CniArgs, scc: list[pulumi.Resource]
+    ) -> k8s.helm.v3.Release:
         settings = args.config.cilium_settings
         assert settings is not None  # cni == "cilium"
         ref = cilium.chart_ref(settings)
@@ -55,6 +117,7 @@ class Cni(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
+                depends_on=scc,
                 # Deleting the release takes every pod's network down.
                 protect=args.config.protect_cluster_network,
             ),

@@ -139,6 +139,16 @@ def resolve(output: Any) -> tuple[Any, bool]:
     return _sync_await(out.future(with_unknowns=True)), _sync_await(out.is_secret())
 
 
+USER_KUBECONFIG = Path(__file__).resolve().parent / "data" / "kubeconfig-gtt-prod.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _user_kubeconfig(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The targeting check (cnistack/targeting.py) reads $KUBECONFIG when a stack names only a
+    # context: point it at a test double, never at the machine's own kubeconfig.
+    monkeypatch.setenv("KUBECONFIG", str(USER_KUBECONFIG))
+
+
 def run_under_mocks(
     stack: str,
     body: Callable[[], dict[str, Any] | None],

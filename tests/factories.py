@@ -8,7 +8,14 @@ from typing import Any
 _HOMELAB: dict[str, Any] = {"cni": "flannel", "cluster": {"kind": "k3d"}}
 _PRODUCTION: dict[str, Any] = {
     "cni": "cilium",
-    "cluster": {"kind": "existing", "name": "gtt-prod", "openshift": True},
+    "cluster": {
+        "kind": "existing",
+        "name": "gtt-prod",
+        "openshift": True,
+        "context": "gtt-prod",
+        "server": "https://api.gtt-prod.internal:6443",
+        "deployKubeProxy": False,
+    },
     "cilium": {"k8sServiceHost": "api.gtt-prod.internal", "k8sServicePort": 6443},
 }
 

@@ -452,7 +452,13 @@ def default_deny(namespace_: str) -> PackResource:
     )
 
 
-def allow_dns(namespace_: str) -> PackResource:
+def allow_dns(namespace_: str, *, openshift: bool = False) -> PackResource:
+    """Egress to cluster DNS: kube-dns on 53, or OpenShift's dns-default pods on 5353."""
+    dns_namespace, labels, port = (
+        ("openshift-dns", {"dns.operator.openshift.io/daemonset-dns": "default"}, 5353)
+        if openshift
+        else ("kube-system", {"k8s-app": "kube-dns"}, 53)
+    )
     return network_policy(
         namespace_,
         "allow-dns",
@@ -464,12 +470,15 @@ def allow_dns(namespace_: str) -> PackResource:
                     "to": [
                         {
                             "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                                "matchLabels": {"kubernetes.io/metadata.name": dns_namespace}
                             },
-                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                            "podSelector": {"matchLabels": labels},
                         }
                     ],
-                    "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+                    "ports": [
+                        {"port": port, "protocol": "UDP"},
+                        {"port": port, "protocol": "TCP"},
+                    ],
                 }
             ],
         },
@@ -563,18 +572,24 @@ def kubernetes_provider() -> PackResource:
     return PackResource("pulumi:providers:kubernetes", "k8s", {"kubeconfig": UNKNOWN})
 
 
-def isolated_namespaces() -> list[PackResource]:
+def isolated_namespaces(*, openshift: bool = False) -> list[PackResource]:
     resources: list[PackResource] = []
     for name, sensitive in (("ai-apps", False), ("storage", True)):
-        resources += [namespace(name, sensitive=sensitive), default_deny(name), allow_dns(name)]
+        resources += [
+            namespace(name, sensitive=sensitive),
+            default_deny(name),
+            allow_dns(name, openshift=openshift),
+        ]
     return [*resources, allow_postgresql()]
 
 
-def production_stack() -> list[PackResource]:
+def production_stack(*, openshift: bool = False) -> list[PackResource]:
+    """A compliant production stack; `openshift=True` resolves through OpenShift's DNS, as
+    policies/config/production.json demands."""
     return [
         kubernetes_provider(),
         cilium_release(),
-        *isolated_namespaces(),
+        *isolated_namespaces(openshift=openshift),
         allow_api_readonly(),
         allow_inference_grpc(),
     ]

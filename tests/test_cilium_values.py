@@ -34,12 +34,57 @@ PRODUCTION_VALUES: dict[str, Any] = {
         "ui": {"enabled": True},
         "tls": {"auto": {"enabled": True, "method": "cronJob"}},
         "metrics": {"enabled": HUBBLE_METRICS, "enableOpenMetrics": True},
+        # The audit trail (issue 10 item 5): Cilium 1.15's static exporter, every denial and
+        # every L7 record, rotated at 50 MB x 10 files.
+        "export": {
+            "fileMaxSizeMb": 50,
+            "fileMaxBackups": 10,
+            "static": {
+                "enabled": True,
+                "filePath": "/var/run/cilium/hubble/events.log",
+                "fieldMask": [
+                    "time",
+                    "node_name",
+                    "source",
+                    "destination",
+                    "IP",
+                    "l4",
+                    "verdict",
+                    "drop_reason_desc",
+                    "Type",
+                    "l7",
+                    "traffic_direction",
+                    "policy_match_type",
+                    "is_reply",
+                    "Summary",
+                ],
+                "allowList": [
+                    '{"verdict":["DROPPED","ERROR","AUDIT"]}',
+                    '{"event_type":[{"type":129}]}',
+                ],
+                "denyList": [],
+            },
+        },
     },
     "l7Proxy": True,
     "prometheus": {"enabled": True},
     "operator": {"prometheus": {"enabled": True}},
-    "cni": {"binPath": "/var/lib/cni/bin", "confPath": "/var/run/multus/cni/net.d"},
+    "policyAuditMode": False,
+    # OpenShift: Multus stays the CNI, OpenShift's clusterNetwork default 10.128.0.0/14 with
+    # hostPrefix 23 (install-config), never the chart's 10.0.0.0/8.
+    "cni": {
+        "binPath": "/var/lib/cni/bin",
+        "confPath": "/var/run/multus/cni/net.d",
+        "exclusive": False,
+    },
     "securityContext": {"privileged": True},
+    "ipam": {
+        "mode": "cluster-pool",
+        "operator": {
+            "clusterPoolIPv4PodCIDRList": ["10.128.0.0/14"],
+            "clusterPoolIPv4MaskSize": 23,
+        },
+    },
 }
 
 

@@ -39,7 +39,14 @@ def test_homelab_stack_is_k3d_flannel_one_server_two_agents() -> None:
 def test_production_stack_is_existing_openshift_with_cilium_1_15_0() -> None:
     config = load_stack("production")
     assert config.cni == "cilium"
-    assert config.cluster == ExistingCluster(kind="existing", name="gtt-prod", openshift=True)
+    assert config.cluster == ExistingCluster(
+        kind="existing",
+        name="gtt-prod",
+        openshift=True,
+        context="gtt-prod",
+        server="https://api.gtt-prod.internal:6443",
+        deploy_kube_proxy=False,
+    )
     settings = config.cilium_settings
     assert settings is not None
     assert settings.chart.version == CILIUM_CHART_VERSION == "1.15.0"

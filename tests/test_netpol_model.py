@@ -90,6 +90,7 @@ def test_model_round_trips_through_its_yaml_shape() -> None:
         "ports": ({"port": 5432, "protocol": "TCP"},),
         "http": (),
         "grpc": (),
+        "flavours": (),
     }
     assert parse_policy_model(dumped) == model
 
@@ -111,7 +112,6 @@ def test_default_model_contains_the_adr_examples() -> None:
     ]
     assert [str(w.ref) for w in model.workloads] == [
         "kube-system/traefik",
-        "openshift-ingress/router",
         "ai-apps/frontend",
         "ai-apps/api-server",
         "ai-inference/open-webui",
@@ -228,7 +228,8 @@ BAD_INTENTS: list[tuple[str, Mutation, str]] = [
     (
         "flow-from-not-a-peer",
         _flow(0, **{"from": 42}),
-        "flow 'app-to-db': from: expected 'namespace/workload' or {namespace: NAME}",
+        "flow 'app-to-db': from: expected 'namespace/workload', {namespace: NAME} or "
+        "{hostNetwork: NAMESPACE}",
     ),
     (
         "flow-port-not-served",

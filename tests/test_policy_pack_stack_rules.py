@@ -101,7 +101,7 @@ def _deny_message(direction: str) -> str:
 
 DNS_MESSAGE = (
     "Add a NetworkPolicy to namespace `ai-apps` with `podSelector: {}` allowing egress on UDP "
-    "port 53 to kube-dns (k8s-app: kube-dns in kube-system): default-deny egress otherwise "
+    "port 53 to the DNS pods (k8s-app: kube-dns in kube-system): default-deny egress otherwise "
     "breaks DNS."
 )
 

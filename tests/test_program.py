@@ -7,10 +7,20 @@ import runpy
 import pytest
 
 from cnistack.config import ConfigError
-from tests.conftest import FAKE_KUBECONFIG, ROOT, resolve, run_program, run_under_mocks, secret
+from tests.conftest import (
+    FAKE_KUBECONFIG,
+    ROOT,
+    USER_KUBECONFIG,
+    resolve,
+    run_program,
+    run_under_mocks,
+    secret,
+)
 from tests.test_cilium_values import PRODUCTION_VALUES
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+# A kubeconfig whose context gtt-prod points at the server Pulumi.production.yaml declares.
+PROD_KUBECONFIG = USER_KUBECONFIG.read_text()
 COMMAND = "command:local:Command"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 CNP = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
@@ -55,6 +65,7 @@ def test_homelab_exports_profile_and_the_two_l7_widenings() -> None:
         "l7_policy": False,
         "encryption": None,
         "flow_observability": False,
+        "host_entities": False,
     }
     assert run.exports["hubbleUi"] is None
     widened = {(gap["namespace"], gap["workload"], gap["port"]) for gap in run.exports["fidelity"]}
@@ -65,7 +76,7 @@ def test_homelab_exports_profile_and_the_two_l7_widenings() -> None:
 
 
 def test_production_installs_cilium_1_15_0_protected_with_the_adr_values() -> None:
-    run = run_program("production", {"kubeconfig": "apiVersion: v1\nkind: Config\n"})
+    run = run_program("production", {"kubeconfig": PROD_KUBECONFIG})
     release = run.one(RELEASE)
     assert release.inputs["chart"] == "cilium"
     assert release.inputs["version"] == "1.15.0"
@@ -78,9 +89,9 @@ def test_production_installs_cilium_1_15_0_protected_with_the_adr_values() -> No
 
 
 def test_production_uses_the_secret_kubeconfig_and_protects_the_policies() -> None:
-    run = run_program("production", {"kubeconfig": "apiVersion: v1\nkind: Config\n"})
-    assert run.one(PROVIDER).inputs["kubeconfig"] == secret("apiVersion: v1\nkind: Config\n")
-    assert resolve(run.exports["kubeconfig"]) == ("apiVersion: v1\nkind: Config\n", True)
+    run = run_program("production", {"kubeconfig": PROD_KUBECONFIG})
+    assert run.one(PROVIDER).inputs["kubeconfig"] == secret(PROD_KUBECONFIG)
+    assert resolve(run.exports["kubeconfig"]) == (PROD_KUBECONFIG, True)
     assert all(r.options["protect"] for r in run.of_type(NETWORK_POLICY) + run.of_type(CNP))
 
 
@@ -96,9 +107,11 @@ def test_production_refuses_a_kubeconfig_not_stored_as_a_secret() -> None:
     assert run.registrations == []
 
 
-def test_production_without_kubeconfig_uses_the_ambient_context() -> None:
+def test_production_without_kubeconfig_secret_uses_the_declared_context() -> None:
+    # The user's own kubeconfig ($KUBECONFIG, whose current context is the homelab), but the
+    # context the stack declares, never the current one.
     run = run_program("production")
-    assert "kubeconfig" not in run.one(PROVIDER).inputs
+    assert run.one(PROVIDER).inputs["context"] == "gtt-prod"
     assert run.exports["kubeconfig"] is None
 
 
@@ -111,6 +124,9 @@ def test_production_applies_the_two_adr_l7_policies_after_cilium() -> None:
     assert set(cnps) == {
         ("ai-apps", "frontend-reads-api-ingress"),
         ("ai-inference", "webui-generates-ingress"),
+        # The host-network router, admitted as Cilium's host/remote-node entities.
+        ("ai-apps", "router-to-frontend-ingress"),
+        ("ai-inference", "router-to-open-webui-ingress"),
     }
     release_urn = (
         "urn:pulumi:production::aisp-cni::aisp-cni:index:Cni"
@@ -124,7 +140,13 @@ def test_production_applies_the_two_adr_l7_policies_after_cilium() -> None:
         {"method": "^GET$", "path": "^/api/v1/health$"},
     ]
     assert run.exports["fidelity"] == []
-    assert run.warnings == []
+    # No fidelity gap; the one warning is the precondition the program cannot check itself.
+    assert run.warnings == [
+        "kube-proxy replacement: make sure the cluster network operator runs without "
+        "kube-proxy (oc get networks.operator.openshift.io cluster -o "
+        "jsonpath='{.spec.deployKubeProxy}' prints false); the stack declares "
+        "cluster.deployKubeProxy: false"
+    ]
 
 
 def test_production_exports_the_hubble_ui_port_forward() -> None:

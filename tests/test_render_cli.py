@@ -22,6 +22,8 @@ def test_production_render_has_the_two_cilium_policies(tmp_path: Path) -> None:
     main(["render", "--stack", "production", "--out", str(tmp_path)])
     assert sorted(p.name for p in tmp_path.glob("*ciliumnetworkpolicy*")) == [
         "ai-apps--ciliumnetworkpolicy--frontend-reads-api-ingress.yaml",
+        "ai-apps--ciliumnetworkpolicy--router-to-frontend-ingress.yaml",
+        "ai-inference--ciliumnetworkpolicy--router-to-open-webui-ingress.yaml",
         "ai-inference--ciliumnetworkpolicy--webui-generates-ingress.yaml",
     ]
 

@@ -18,7 +18,7 @@ from cnistack.stack_files import committed_stacks, load_stack
 
 def render_stack(stack: str) -> RenderedPolicies:
     config = load_stack(stack)
-    return render_policies(config.network_policy, config.capabilities)
+    return render_policies(config.network_policy, config.capabilities, config.flavour)
 
 
 def manifest_filename(manifest: dict[str, object]) -> str:

@@ -147,6 +147,7 @@ class Analyzer:
                 pod.service_account,
                 pod.ports,
                 frozenset(member.get(pod.key, ())),
+                pod.host_network,
             )
             cls = keyed.get(key)
             if cls is None:
@@ -200,6 +201,10 @@ class Analyzer:
 
     def _index(self) -> None:
         pod_classes = [c for c in self.classes if c.pods]
+        self.host_bits = 0
+        for cls in pod_classes:
+            if cls.pods[0].host_network:
+                self.host_bits |= 1 << cls.index
         plain = [c.pods[0].labels for c in pod_classes]
         self.plain_index = LabelIndex(plain, self.pod_bits)
         cilium_labels = []
@@ -227,6 +232,8 @@ class Analyzer:
         bits: int
         if isinstance(peer, EntityPeer):
             bits = (self.world_bits if peer.world else 0) | (self.pod_bits if peer.cluster else 0)
+            if peer.host and self.enforcement == "cilium":
+                bits |= self.host_bits
         elif isinstance(peer, CidrPeer):
             bits = self.cidr_bits[peer]
         else:
@@ -247,6 +254,9 @@ class Analyzer:
         else:
             within = self.pod_bits
         index = self.cilium_index if peer.cilium else self.plain_index
+        if self.enforcement == "cilium":
+            # Cilium identifies host-network pods as host/remote-node, never by their labels.
+            within &= ~self.host_bits
         return index.select(peer.pods, within)
 
     def rule_bits(self, rule: Rule) -> int:

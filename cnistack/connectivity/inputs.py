@@ -37,6 +37,9 @@ class Pod:
     ip: str | None
     ports: tuple[ContainerPort, ...]
     service_account: str = "default"
+    # spec.hostNetwork: the pod's traffic leaves from its node (OpenShift's router on bare
+    # metal). Cilium gives it no pod identity: it is the `host`/`remote-node` entity.
+    host_network: bool = False
 
     @property
     def key(self) -> str:

@@ -173,6 +173,7 @@ def _pod(doc: dict[str, Any], source: str) -> Pod:
         service_account=str(
             spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
         ),
+        host_network=spec.get("hostNetwork") is True,
     )
 
 

@@ -79,6 +79,9 @@ class CidrPeer:
 class EntityPeer:
     world: bool
     cluster: bool
+    # host / remote-node: the nodes, host-network pods included (Cilium 1.15
+    # Documentation/security/policy/language.rst, "Entities Based").
+    host: bool = False
 
 
 ANY_PEER = EntityPeer(world=True, cluster=True)
@@ -402,8 +405,10 @@ def _cnp_rule(
             raise ctx.error(f"{where}.{side}Entities[{i}]: unknown entity {entity!r}")
         world = entity in ("world", "world-ipv4", "world-ipv6", "all")
         cluster = entity in ("cluster", "all")
-        # host, remote-node, kube-apiserver, ...: no such endpoint is modelled, they match nothing.
-        peers.append(EntityPeer(world=world, cluster=cluster))
+        # host and remote-node match host-network pods; kube-apiserver, health, ...: no such
+        # endpoint is modelled, they match nothing.
+        host = entity in ("host", "remote-node")
+        peers.append(EntityPeer(world=world, cluster=cluster, host=host))
     for key in (
         f"{side}Services",
         f"{side}Nodes",

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from cnistack.flavours import FlavourName
 from cnistack.netpol import k8s_names
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
@@ -266,22 +267,53 @@ class NamespaceRef(_Frozen):
         return f"namespace {self.namespace}"
 
 
+class HostNetworkRef(_Frozen):
+    """Processes on the nodes' network namespace, attributed to a namespace: `{hostNetwork: NS}`.
+
+    The OpenShift router on bare metal publishes with `HostNetwork` (IngressController
+    endpointPublishingStrategy), so its packets leave from the node's address and carry no pod
+    identity: a pod selector cannot match them. Standard NetworkPolicy on OpenShift admits them
+    through the flavour's namespace label; Cilium sees them as the `host`/`remote-node` entities.
+    Only a source: NetworkPolicy does not apply to the host network namespace (OpenShift
+    "About network policy"), so there is no egress side to render.
+    """
+
+    host_network: str = Field(alias="hostNetwork")
+
+    _name_is_label = field_validator("host_network")(_check_dns_label)
+
+    @property
+    def namespace(self) -> str:
+        return self.host_network
+
+    def __str__(self) -> str:
+        return f"host network of {self.host_network}"
+
+
 def _peer_kind(value: Any) -> str | None:
     if isinstance(value, str | WorkloadRef):
         return "workload"
     if isinstance(value, NamespaceRef):
         return "namespace"
+    if isinstance(value, HostNetworkRef):
+        return "hostNetwork"
     if isinstance(value, Mapping):
+        if "hostNetwork" in value or "host_network" in value:
+            return "hostNetwork"
         return "workload" if "workload" in value else "namespace"
     return None
 
 
 Peer = Annotated[
-    Annotated[WorkloadRef, Tag("workload")] | Annotated[NamespaceRef, Tag("namespace")],
+    Annotated[WorkloadRef, Tag("workload")]
+    | Annotated[NamespaceRef, Tag("namespace")]
+    | Annotated[HostNetworkRef, Tag("hostNetwork")],
     Discriminator(
         _peer_kind,
         custom_error_type="invalid_peer",
-        custom_error_message="expected 'namespace/workload' or {namespace: NAME}",
+        custom_error_message=(
+            "expected 'namespace/workload', {namespace: NAME} or {hostNetwork: NAMESPACE}"
+        ),
     ),
 ]
 
@@ -348,8 +380,14 @@ class Flow(_Frozen):
     ports: tuple[FlowPort, ...] = Field(min_length=1)
     http: tuple[HttpRule, ...] = ()
     grpc: tuple[GrpcRule, ...] = ()
+    # Cluster flavours this flow exists on (empty: all). Traefik ships with K3s only, the router
+    # with OpenShift only: a stack renders only the flows of its own flavour.
+    flavours: tuple[FlavourName, ...] = ()
 
     _name_is_label = field_validator("name")(_check_dns_label)
+
+    def exists_on(self, flavour: FlavourName) -> bool:
+        return not self.flavours or flavour in self.flavours
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -396,10 +434,12 @@ class Flow(_Frozen):
 # --- the whole model --------------------------------------------------------------------------
 
 
-def _covers(broad: WorkloadRef | NamespaceRef, narrow: WorkloadRef | NamespaceRef) -> bool:
+def _covers(broad: WorkloadRef | NamespaceRef | HostNetworkRef, narrow: object) -> bool:
     """Whether every pod matched by `narrow` is also matched by `broad`."""
     if isinstance(broad, NamespaceRef):
-        return broad.namespace == narrow.namespace
+        return (
+            isinstance(narrow, WorkloadRef | NamespaceRef) and broad.namespace == narrow.namespace
+        )
     return broad == narrow
 
 
@@ -460,7 +500,15 @@ class PolicyModel(_Frozen):
                 problems.append(f"{label} is declared twice")
             seen.add(flow.name)
             src = flow.source
-            if isinstance(src, NamespaceRef):
+            if isinstance(src, HostNetworkRef):
+                if src.namespace not in namespaces:
+                    problems.append(f"{label}: unknown namespace {src.namespace!r} in from")
+                elif namespaces[src.namespace].managed:
+                    problems.append(
+                        f"{label}: hostNetwork namespace {src.namespace!r} must be managed: false "
+                        "(host-network pods get no NetworkPolicy; isolation cannot apply)"
+                    )
+            elif isinstance(src, NamespaceRef):
                 if src.namespace not in namespaces:
                     problems.append(f"{label}: unknown namespace {src.namespace!r} in from")
             elif src not in workloads:

@@ -1,7 +1,13 @@
 """Render the policy model into plain Kubernetes/Cilium manifests for one capability profile.
 
 Decisions follow the profile, never the CNI's name:
-- every managed namespace is isolated (default-deny ingress and egress) and may resolve DNS;
+- every managed namespace is isolated (default-deny ingress and egress) and may resolve DNS
+  through the cluster flavour's DNS pods (cnistack/flavours.py: kube-dns on K3s and Kubernetes,
+  openshift-dns on 5353 on OpenShift);
+- only the flows of the stack's cluster flavour are rendered (`flavours:` in the model);
+- a host-network source (`{hostNetwork: NS}`) is admitted as the `host`/`remote-node` entities
+  where the profile has them (Cilium), else through the flavour's namespace label (OpenShift's
+  `policy-group.network.openshift.io/ingress`); a stack with neither refuses to render it;
 - every flow opens both sides, since egress is default-deny too: an egress allow in the source
   namespace and an ingress allow in the destination namespace (only in managed namespaces);
 - with `l7_policy`, an L7 flow's ingress side is a CiliumNetworkPolicy with `rules.http` and no
@@ -22,10 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnistack.capabilities import CapabilityProfile
+from cnistack.flavours import KUBERNETES, ClusterDns, ClusterFlavour
 from cnistack.netpol.policy_model import (
     NAMESPACE_NAME_LABEL,
     Flow,
     FlowPort,
+    HostNetworkRef,
     Namespace,
     PolicyModel,
     Workload,
@@ -44,9 +52,9 @@ DEFAULT_DENY_NAME = "default-deny"
 DNS_ALLOW_NAME = "allow-kube-dns"
 # Cilium's label for an endpoint's namespace in endpoint selectors.
 CILIUM_NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"
-KUBE_DNS_NAMESPACE = "kube-system"
-KUBE_DNS_LABELS: Mapping[str, str] = {"k8s-app": "kube-dns"}
-DNS_PORT = 53
+# Cilium's reserved identities of the local node and of the other nodes, host-network pods
+# included (Cilium 1.15 Documentation/security/policy/language.rst, "Entities Based").
+HOST_NETWORK_ENTITIES = ("host", "remote-node")
 
 _KIND_ORDER = {"Namespace": 0, "NetworkPolicy": 1, "CiliumNetworkPolicy": 2}
 # Metacharacters of POSIX extended regular expressions (and Go's RE2, which Cilium uses).
@@ -100,7 +108,9 @@ def anchored(literal: str) -> str:
     return f"^{ere_escape(literal)}$"
 
 
-def render_policies(model: PolicyModel, profile: CapabilityProfile) -> RenderedPolicies:
+def render_policies(
+    model: PolicyModel, profile: CapabilityProfile, flavour: ClusterFlavour = KUBERNETES
+) -> RenderedPolicies:
     if not profile.l3_l4_network_policy:
         raise ValueError(
             f"profile {profile.policy_enforcer!r} enforces no NetworkPolicy; refusing to render "
@@ -109,9 +119,20 @@ def render_policies(model: PolicyModel, profile: CapabilityProfile) -> RenderedP
     manifests: list[Manifest] = []
     gaps: list[FidelityGap] = []
     for ns in model.managed_namespaces:
-        manifests += [namespace_manifest(ns), default_deny(ns.name), dns_allow(ns.name)]
+        manifests += [
+            namespace_manifest(ns),
+            default_deny(ns.name),
+            dns_allow(ns.name, flavour.dns),
+        ]
     for flow in model.flows:
+        if not flow.exists_on(flavour.name):
+            continue
         destination = model.workload(flow.destination)
+        if isinstance(flow.source, HostNetworkRef):
+            # NetworkPolicy does not apply to host-network pods: no egress side exists.
+            if model.is_managed(destination.namespace):
+                manifests.append(_host_network_ingress(flow, destination, profile, flavour))
+            continue
         if model.is_managed(flow.source.namespace):
             manifests.append(_egress_policy(model, flow, destination))
         if not model.is_managed(destination.namespace):
@@ -158,12 +179,14 @@ def default_deny(namespace: str) -> Manifest:
     )
 
 
-def dns_allow(namespace: str) -> Manifest:
+def dns_allow(namespace: str, dns: ClusterDns) -> Manifest:
     kube_dns = {
-        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: KUBE_DNS_NAMESPACE}},
-        "podSelector": {"matchLabels": dict(KUBE_DNS_LABELS)},
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: dns.namespace}},
+        "podSelector": {"matchLabels": dict(dns.pod_labels)},
     }
-    ports = [{"port": DNS_PORT, "protocol": "UDP"}, {"port": DNS_PORT, "protocol": "TCP"}]
+    # The DNS pods' own ports: NetworkPolicy applies after the Service's DNAT (53 -> 5353 on
+    # OpenShift's dns-default).
+    ports = [{"port": p.port, "protocol": p.protocol} for p in dns.ports]
     return _network_policy(
         _meta(DNS_ALLOW_NAME, namespace),
         {
@@ -203,6 +226,47 @@ def _peer(
 
 def _np_ports(ports: tuple[FlowPort, ...]) -> list[dict[str, Any]]:
     return [{"port": p.port, "protocol": p.protocol} for p in ports]
+
+
+def _http_rules(flow: Flow) -> list[dict[str, str]]:
+    return [
+        {"method": anchored(rule.method), "path": anchored(rule.path)} for rule in flow.http
+    ] + [{"method": anchored("POST"), "path": anchored(rule.path)} for rule in flow.grpc]
+
+
+def _host_network_ingress(
+    flow: Flow, destination: Workload, profile: CapabilityProfile, flavour: ClusterFlavour
+) -> Manifest:
+    meta = _meta(f"{flow.name}-ingress", destination.namespace, flow)
+    if profile.host_entities:
+        to_port: dict[str, Any] = {
+            "ports": [{"port": str(p.port), "protocol": p.protocol} for p in flow.ports]
+        }
+        if flow.is_l7 and profile.l7_policy:
+            to_port["rules"] = {"http": _http_rules(flow)}
+        rule = {"fromEntities": list(HOST_NETWORK_ENTITIES), "toPorts": [to_port]}
+        return {
+            "apiVersion": "cilium.io/v2",
+            "kind": "CiliumNetworkPolicy",
+            "metadata": meta,
+            "spec": {"endpointSelector": _selector(destination.labels), "ingress": [rule]},
+        }
+    if flavour.host_network_ingress_label is None:
+        raise ValueError(
+            f"flow {flow.name!r}: a hostNetwork source needs Cilium's host/remote-node entities "
+            f"or OpenShift's ingress policy-group label; cluster flavour {flavour.name!r} with "
+            f"enforcer {profile.policy_enforcer!r} has neither"
+        )
+    key, value = flavour.host_network_ingress_label
+    # `podSelector: {}` beside the namespaceSelector: OpenShift's "About network policy" warns
+    # that a namespaceSelector without it does not include hostNetwork pods.
+    peer = {"namespaceSelector": _selector({key: value}), "podSelector": {}}
+    spec = {
+        "podSelector": _selector(destination.labels),
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [peer], "ports": _np_ports(flow.ports)}],
+    }
+    return _network_policy(meta, spec)
 
 
 def _source_labels(model: PolicyModel, flow: Flow) -> Mapping[str, str] | None:
@@ -248,9 +312,7 @@ def _l7_ingress_policy(model: PolicyModel, flow: Flow, destination: Workload) ->
         **(_source_labels(model, flow) or {}),
         CILIUM_NAMESPACE_LABEL: source.namespace,
     }
-    http = [
-        {"method": anchored(rule.method), "path": anchored(rule.path)} for rule in flow.http
-    ] + [{"method": anchored("POST"), "path": anchored(rule.path)} for rule in flow.grpc]
+    http = _http_rules(flow)
     rule = {
         "fromEndpoints": [_selector(from_labels)],
         "toPorts": [
