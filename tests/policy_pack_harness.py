@@ -419,6 +419,19 @@ def cilium_release() -> PackResource:
                     "ui": {"enabled": True},
                     "tls": {"auto": {"method": "cronJob"}},
                     "metrics": {"enabled": ["dns", "drop", "tcp", "flow", "http"]},
+                    # The audit trail (cilium-hubble-flow-export).
+                    "export": {
+                        "fileMaxSizeMb": 50,
+                        "fileMaxBackups": 10,
+                        "static": {
+                            "enabled": True,
+                            "filePath": "/var/run/cilium/hubble/events.log",
+                            "allowList": [
+                                '{"verdict":["DROPPED","ERROR"]}',
+                                '{"event_type":[{"type":129}]}',
+                            ],
+                        },
+                    },
                 },
                 "prometheus": {"enabled": True},
             },

@@ -50,8 +50,9 @@ def test_each_environment_passes(stack: list[PackResource], config: dict[str, st
 def test_production_without_cilium() -> None:
     stack = _without(production_stack(), "cilium")
     assert run_policy("production-runs-cilium", stack, PRODUCTION) == [
-        "Add a kubernetes:helm.sh/v3:Release of the cilium chart to this production stack: "
-        "ADR-013 runs Cilium in production."
+        "Add a kubernetes:helm.sh/v3:Release of the cilium chart (or, on OpenShift, the OLM "
+        "operator's cilium.io/v1alpha1 CiliumConfig) to this production stack: ADR-013 runs "
+        "Cilium in production."
     ]
 
 

@@ -51,6 +51,8 @@ def test_weakened_production_is_caught_by_the_rule_that_names_each_weakening() -
             resource.props["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"] = [{}]
     violations = mandatory(evaluate_pack(resources, load_pack_config("production")))
     assert sorted(by_policy(violations)) == [
+        # Hubble off also switches the flow exporter off: the audit trail is gone.
+        "cilium-hubble-flow-export",
         "cilium-hubble-relay-ui",
         "cilium-l7-http-rules",
         "cilium-wireguard-encryption",

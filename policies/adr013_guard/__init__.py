@@ -10,6 +10,7 @@ from pulumi_policy import EnforcementLevel, Policy
 
 from . import (
     cilium_chart_version_pinned,
+    cilium_hubble_flow_export,
     cilium_hubble_relay_ui,
     cilium_hubble_tls_not_helm,
     cilium_kube_proxy_replacement,
@@ -33,6 +34,7 @@ POLICIES: tuple[Policy, ...] = (
     cilium_kube_proxy_replacement.POLICY,
     cilium_wireguard_encryption.POLICY,
     cilium_hubble_relay_ui.POLICY,
+    cilium_hubble_flow_export.POLICY,
     cilium_hubble_tls_not_helm.POLICY,
     cilium_l7_proxy_for_http_rules.POLICY,
     cilium_network_policy_needs_cilium.POLICY,

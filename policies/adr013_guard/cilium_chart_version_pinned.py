@@ -29,5 +29,6 @@ def violations(props: Mapping[str, Any]) -> Iterator[str]:
 POLICY = ResourceValidationPolicy(
     name=NAME,
     description="The Cilium Helm release pins an exact chart version (ADR-013: 1.15.0).",
-    validate=validate_cilium_release(violations),
+    # A CiliumConfig has no chart version: the OLM operator's bundle fixes it.
+    validate=validate_cilium_release(violations, helm_only=True),
 )

@@ -30,6 +30,11 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 CILIUM_NETWORK_POLICY = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 CILIUM_CLUSTERWIDE_NETWORK_POLICY = "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy"
 CILIUM_POLICY_TYPES = frozenset({CILIUM_NETWORK_POLICY, CILIUM_CLUSTERWIDE_NETWORK_POLICY})
+# Isovalent's OLM operator installs Cilium on OpenShift from a CiliumConfig whose spec is the
+# chart's values (isovalent/olm-for-cilium, CRD ciliumconfigs.cilium.io v1alpha1); the program
+# applies it as a CustomResourcePatch, whose engine type ends in `Patch`.
+CILIUM_CONFIG = "kubernetes:cilium.io/v1alpha1:CiliumConfig"
+CILIUM_CONFIG_TYPES = frozenset({CILIUM_CONFIG, f"{CILIUM_CONFIG}Patch"})
 
 SENSITIVE_LABEL = "cnistack.io/sensitive"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -157,17 +162,28 @@ def is_cilium_release(resource_type: str, props: Mapping[str, Any]) -> bool:
     return resource_type == RELEASE and is_cilium_chart(props.get("chart"))
 
 
+def is_cilium_install(resource_type: str, props: Mapping[str, Any]) -> bool:
+    """A Cilium Helm release or an OLM CiliumConfig: either way the stack runs Cilium."""
+    return resource_type in CILIUM_CONFIG_TYPES or is_cilium_release(resource_type, props)
+
+
 def validate_cilium_release(
     violations: Callable[[Mapping[str, Any]], Iterable[str]],
+    *,
+    helm_only: bool = False,
 ) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
-    """A resource validation running `violations` on Cilium releases only.
+    """A resource validation running `violations` on Cilium releases (and, unless `helm_only`,
+    CiliumConfigs: `helm_values` reads their spec), so both install methods are held to the
+    same settings.
 
     A Release whose chart is still unknown is not judged: it may or may not be Cilium.
     """
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         try:
-            if not is_cilium_release(args.resource_type, args.props):
+            if helm_only and not is_cilium_release(args.resource_type, args.props):
+                return
+            if not is_cilium_install(args.resource_type, args.props):
                 return
         except UnknownValueError:
             return
@@ -178,6 +194,9 @@ def validate_cilium_release(
 
 
 def helm_values(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A Release's `values`, or a CiliumConfig's `spec` (the values the OLM operator renders)."""
+    if "values" not in props and props.get("kind") == "CiliumConfig":
+        return mapping(props.get("spec"))
     return mapping(props.get("values"))
 
 
@@ -193,7 +212,7 @@ def cilium_releases(resources: Sequence[PolicyResource]) -> tuple[list[PolicyRes
     undecided = False
     for resource in resources:
         try:
-            if is_cilium_release(resource.resource_type, resource.props):
+            if is_cilium_install(resource.resource_type, resource.props):
                 found.append(resource)
         except UnknownValueError:
             undecided = True

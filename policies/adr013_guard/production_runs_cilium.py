@@ -45,8 +45,9 @@ def validate(args: StackValidationArgs, report_violation: ReportViolation) -> No
     _, presence = cilium_releases(args.resources)
     if presence is Presence.ABSENT:
         report_violation(
-            "Add a kubernetes:helm.sh/v3:Release of the cilium chart to this production stack: "
-            "ADR-013 runs Cilium in production.",
+            "Add a kubernetes:helm.sh/v3:Release of the cilium chart (or, on OpenShift, the OLM "
+            "operator's cilium.io/v1alpha1 CiliumConfig) to this production stack: ADR-013 runs "
+            "Cilium in production.",
             None,
         )
 
