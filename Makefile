@@ -7,8 +7,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 POLICY_VENV := policies/venv
 # `pulumi login --local` below: a file backend in ~/.pulumi, no Pulumi Cloud account.
-# Set your own passphrase for the stacks' secrets; this default is for a lab only.
-export PULUMI_CONFIG_PASSPHRASE ?= homelab-only-passphrase
+# The lab passphrase protects the homelab stack only. Production's secrets (its kubeconfig)
+# need your own PULUMI_CONFIG_PASSPHRASE (or _FILE), or a stack created with another secrets
+# provider (`secretsprovider:` in Pulumi.production.yaml); the program refuses the lab one too
+# (cnistack/targeting.py).
+LAB_PASSPHRASE := homelab-only-passphrase
+LAB_SECRETS = export PULUMI_CONFIG_PASSPHRASE="$${PULUMI_CONFIG_PASSPHRASE:-$(LAB_PASSPHRASE)}"
+OWN_SECRETS = if [ -z "$${PULUMI_CONFIG_PASSPHRASE}$${PULUMI_CONFIG_PASSPHRASE_FILE}" ] && \
+	  ! grep -q '^secretsprovider:' Pulumi.$$stack.yaml; then \
+	  echo "stack $$stack: set your own PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)," \
+	    "or use another secrets provider; the lab passphrase is for the homelab only" >&2; exit 2; fi
 # A pulumi CLI already on PATH (installed the usual way) is used as is; otherwise the engine
 # built from Go modules by scripts/toolchain.sh.
 TOOLCHAIN_ENV = command -v pulumi >/dev/null || eval "$$(bash scripts/toolchain.sh --print-env)"
@@ -48,17 +56,18 @@ toolchain-for-tests:
 # The main job: the homelab cluster on this laptop (needs Docker and k3d on PATH).
 homelab: install
 	command -v pulumi >/dev/null || bash scripts/toolchain.sh
-	$(TOOLCHAIN_ENV) && pulumi login --local >/dev/null && \
+	$(TOOLCHAIN_ENV) && $(LAB_SECRETS) && pulumi login --local >/dev/null && \
 	  (pulumi stack select homelab 2>/dev/null || pulumi stack init homelab) && \
 	  pulumi up -s homelab --yes --policy-pack policies --policy-pack-config policies/config/homelab.json
 
 preview: install
 	command -v pulumi >/dev/null || bash scripts/toolchain.sh
 	$(TOOLCHAIN_ENV) && pulumi login --local >/dev/null && \
-	  for stack in homelab production; do \
+	  for stack in homelab production; do ( \
+	    if [ $$stack = homelab ]; then $(LAB_SECRETS); else $(OWN_SECRETS); fi && \
 	    (pulumi stack select $$stack 2>/dev/null || pulumi stack init $$stack) && \
-	    pulumi preview -s $$stack --policy-pack policies --policy-pack-config policies/config/$$stack.json || exit 1; \
-	  done
+	    pulumi preview -s $$stack --policy-pack policies --policy-pack-config policies/config/$$stack.json \
+	  ) || exit 1; done
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

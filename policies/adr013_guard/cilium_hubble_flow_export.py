@@ -79,6 +79,8 @@ def violations(props: Mapping[str, Any]) -> Iterator[str]:
     for key in ("fileMaxSizeMb", "fileMaxBackups"):
         value = dig(export, key)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # numbers travel as floats
             yield (
                 f"Set the cilium value `hubble.export.{key}` to a positive number: the export "
                 f"file must rotate (found {shown(value)})."

@@ -111,8 +111,11 @@ def _allows_port(ports: object, number: int, protocol: str) -> bool:
 
 
 def _allows_dns_ports(ports: object, dns: Mapping[str, Any]) -> bool:
+    # Config numbers arrive as floats, like resource properties (see manifests.py).
     return all(
-        _allows_port(ports, int(mapping(p).get("port", 0)), str(mapping(p).get("protocol")))
+        _allows_port(
+            ports, port_number(mapping(p).get("port")) or 0, str(mapping(p).get("protocol"))
+        )
         for p in items(dns.get("ports"))
     )
 
@@ -166,7 +169,7 @@ def _allows_dns(spec: Mapping[str, Any], namespace: str, dns: Mapping[str, Any])
 def _describe_dns(dns: Mapping[str, Any]) -> str:
     labels = ", ".join(f"{k}: {v}" for k, v in mapping(dns.get("podLabels")).items())
     ports = " and ".join(
-        f"{mapping(p).get('protocol')} port {mapping(p).get('port')}"
+        f"{mapping(p).get('protocol')} port {port_number(mapping(p).get('port'))}"
         for p in items(dns.get("ports"))
     )
     return f"on {ports} to the DNS pods ({labels} in {dns.get('namespace')})"

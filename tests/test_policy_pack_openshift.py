@@ -1,0 +1,159 @@
+"""The pack on OpenShift, engine-free: DNS from its config, CiliumConfig as "runs Cilium" with the
+same checks, and the mandatory Hubble flow-export rule."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from tests.policy_pack_harness import (
+    PackResource,
+    allow_dns,
+    changed,
+    cilium_release,
+    evaluate_pack,
+    load_pack_config,
+    mandatory,
+    production_stack,
+    run_policy,
+)
+
+CILIUM_CONFIG_PATCH = "kubernetes:cilium.io/v1alpha1:CiliumConfigPatch"
+PRODUCTION_DNS = load_pack_config("production")["namespace-default-deny"]
+
+
+def cilium_config(values: dict[str, Any] | None = None) -> PackResource:
+    """What the program registers with installMethod: olm (a CustomResourcePatch)."""
+    spec = copy.deepcopy(dict(values or cilium_release().props["values"]))
+    return PackResource(
+        CILIUM_CONFIG_PATCH,
+        "cni-ciliumconfig",
+        {
+            "apiVersion": "cilium.io/v1alpha1",
+            "kind": "CiliumConfig",
+            "metadata": {"name": "cilium", "namespace": "cilium"},
+            "spec": spec,
+        },
+    )
+
+
+def olm_production() -> list[PackResource]:
+    return [cilium_config() if r.name == "cilium" else r for r in production_stack(openshift=True)]
+
+
+def test_olm_production_passes_the_whole_pack() -> None:
+    assert evaluate_pack(olm_production(), load_pack_config("production")) == []
+
+
+def test_olm_production_is_held_to_the_same_settings() -> None:
+    weakened = changed(cilium_config(), "spec.encryption.enabled", False)
+    weakened = changed(weakened, "spec.hubble.export.static.enabled", False)
+    stack = [weakened if r.name == "cni-ciliumconfig" else r for r in olm_production()]
+    violations = mandatory(evaluate_pack(stack, load_pack_config("production")))
+    assert [(v.policy_name, v.message) for v in violations] == [
+        (
+            "cilium-wireguard-encryption",
+            "Set the cilium value `encryption.enabled` to true (found false).",
+        ),
+        (
+            "cilium-hubble-flow-export",
+            "Set the cilium value `hubble.export.static.enabled` to true: C4-C5 data needs an "
+            "audit trail of flows, not only metrics (found false).",
+        ),
+    ]
+
+
+def test_a_ciliumconfig_counts_as_running_cilium() -> None:
+    assert (
+        run_policy("production-runs-cilium", olm_production(), {"environment": "production"}) == []
+    )
+
+
+def test_openshift_dns_expectation_refuses_the_kube_dns_rule() -> None:
+    # The bug of issue 10: kube-dns on 53 cuts DNS on OpenShift; the production config says so.
+    stack = [
+        allow_dns("ai-apps") if r.name == "ai-apps-allow-dns" else r
+        for r in production_stack(openshift=True)
+    ]
+    assert run_policy("namespace-default-deny", stack, PRODUCTION_DNS) == [
+        "Add a NetworkPolicy to namespace `ai-apps` with `podSelector: {}` allowing egress on UDP "
+        "port 5353 and TCP port 5353 to the DNS pods (dns.operator.openshift.io/daemonset-dns: "
+        "default in openshift-dns): default-deny egress otherwise breaks DNS."
+    ]
+
+
+def test_openshift_dns_rule_passes_only_with_both_protocols_on_5353() -> None:
+    udp_only = changed(
+        allow_dns("ai-apps", openshift=True),
+        "spec.egress.0.ports",
+        [{"port": 5353, "protocol": "UDP"}],
+    )
+    stack = [udp_only if r.name == udp_only.name else r for r in production_stack(openshift=True)]
+    assert len(run_policy("namespace-default-deny", stack, PRODUCTION_DNS)) == 1
+    assert (
+        run_policy("namespace-default-deny", production_stack(openshift=True), PRODUCTION_DNS) == []
+    )
+
+
+def _export(path: str, value: Any) -> list[str]:
+    release = changed(cilium_release(), f"values.hubble.export.{path}", value)
+    return run_policy("cilium-hubble-flow-export", release)
+
+
+def test_compliant_exporter_passes() -> None:
+    assert run_policy("cilium-hubble-flow-export", cilium_release()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("static.filePath", "events.log",
+         'Set the cilium value `hubble.export.static.filePath` to an absolute path on the node '
+         '(found "events.log").'),
+        ("fileMaxBackups", 0,
+         "Set the cilium value `hubble.export.fileMaxBackups` to a positive number: the export "
+         "file must rotate (found 0)."),
+        ("static.allowList", ['{"event_type":[{"type":129}]}'],
+         'Add `{"verdict":["DROPPED"]}` (alone in its filter) to the cilium value '
+         "`hubble.export.static.allowList`: every denied flow belongs in the audit trail."),
+        ("static.allowList", ['{"verdict":["DROPPED"],"source_pod":["ai-apps/"]}',
+                              '{"event_type":[{"type":129}]}'],
+         'Add `{"verdict":["DROPPED"]}` (alone in its filter) to the cilium value '
+         "`hubble.export.static.allowList`: every denied flow belongs in the audit trail."),
+        ("static.allowList", ['{"verdict":["DROPPED"]}'],
+         'Add `{"event_type":[{"type":129}]}` (alone in its filter) to the cilium value '
+         "`hubble.export.static.allowList`: L7 (HTTP/gRPC) records belong in the audit trail."),
+        ("static.denyList", ['{"verdict":["DROPPED"]}'],
+         'Remove `{"verdict": ["DROPPED"]}` from the cilium value '
+         "`hubble.export.static.denyList`: it drops denials or L7 records from the trail."),
+        ("static.fieldMask", ["time", "source"],
+         "Keep destination, verdict in the cilium value `hubble.export.static.fieldMask`: an "
+         "audit record names when, who, to whom and the verdict."),
+        ("static.allowList", ["not json"],
+         "Write every `hubble.export.static` allowList/denyList entry as a JSON object."),
+    ],
+)  # fmt: skip
+def test_exporter_changed_by_one_field(path: str, value: Any, message: str) -> None:
+    assert _export(path, value) == [message]
+
+
+def test_empty_allow_list_exports_everything_and_passes() -> None:
+    assert _export("static.allowList", []) == []
+
+
+def test_exporter_missing_entirely() -> None:
+    release = changed(cilium_release(), "values.hubble.export")
+    assert run_policy("cilium-hubble-flow-export", release) == [
+        "Set the cilium value `hubble.export.static.enabled` to true: C4-C5 data needs an audit "
+        "trail of flows, not only metrics (found nothing)."
+    ]
+
+
+def test_committed_pack_configs_validate_against_the_policy_schema() -> None:
+    for stack in ("production", "homelab"):
+        dns = load_pack_config(stack)["namespace-default-deny"]["dns"]
+        assert json.loads(json.dumps(dns)) == dns
+        assert run_policy("namespace-default-deny", [], {"dns": dns}) == []
