@@ -3,6 +3,10 @@ mode, each against the chart's keys at 1.15.0."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -266,3 +270,61 @@ def test_program_with_helm_binds_the_sccs_before_the_release() -> None:
     assert role.inputs["rules"][0]["resourceNames"] == ["privileged"]
     assert role.options["protect"] is True
     assert cni_child(CLUSTER_ROLE, "cni-scc-role") in release.options["dependencies"]
+
+
+def test_ciliumconfig_matches_the_crd_derived_from_olm_for_cilium() -> None:
+    # tests/data/ciliumconfigs.cilium.io.json comes from scripts/derive_ciliumconfig_crd.py over
+    # olm-for-cilium's cluster-network-03-cilium-ciliumconfigs-crd.yaml (v1.15.1 bundle).
+    crd = json.loads((Path(__file__).parent / "data" / "ciliumconfigs.cilium.io.json").read_text())
+    manifest = cilium_config(parse_stack_config(OLM))
+    (version,) = crd["spec"]["versions"]
+    assert manifest["apiVersion"] == f"{crd['spec']['group']}/{version['name']}"
+    assert manifest["kind"] == crd["spec"]["names"]["kind"]
+    assert crd["spec"]["scope"] == "Namespaced" and manifest["metadata"]["namespace"] == "cilium"
+    spec_schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec_schema == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
+
+def test_derive_ciliumconfig_crd_refuses_another_crd(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parent.parent / "scripts" / "derive_ciliumconfig_crd.py"
+    other = tmp_path / "crd.yaml"
+    other.write_text(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        "metadata: {name: ciliumnetworkpolicies.cilium.io}\nspec: {}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(other), str(tmp_path / "out.json")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == (
+        "derive_ciliumconfig_crd: crd.yaml: not the ciliumconfigs.cilium.io "
+        "CustomResourceDefinition\n"
+    )
+
+
+def test_derive_template_keys_reads_values_paths_and_haskey_lookups(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parent.parent / "scripts" / "derive_template_keys.py"
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("name: cilium\nversion: 1.15.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        '{{- if hasKey .Values "policyAuditMode" }}\n'
+        "  audit: {{ .Values.policyAuditMode | quote }}\n{{- end }}\n"
+        "  path: {{ .Values.hubble.export.static.filePath }}\n"
+        '{{- if hasKey .Values.hubble "peerService" }}{{- end }}\n'
+    )
+    out = tmp_path / "keys.json"
+    done = subprocess.run(
+        [sys.executable, str(script), str(chart), str(out)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["keys"] == [
+        "hubble",
+        "hubble.export",
+        "hubble.export.static",
+        "hubble.export.static.filePath",
+        "hubble.peerService",
+        "policyAuditMode",
+    ]
