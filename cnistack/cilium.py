@@ -115,7 +115,8 @@ def _openshift_values(config: StackConfig) -> dict[str, Any]:
     assert network is not None  # OpenShift always has a clusterNetwork (default 10.128.0.0/14)
     return {
         # Multus stays the cluster's CNI and keeps CNI binaries and config elsewhere; with
-        # exclusive: true Cilium would delete Multus's config (values.yaml cni.exclusive).
+        # exclusive: true Cilium renames every non-Cilium CNI config, Multus's included, to
+        # *.cilium_bak (chart 1.15.0 values.yaml cni.exclusive).
         "cni": {
             "binPath": flavour.cni_bin_path,
             "confPath": flavour.cni_conf_path,
