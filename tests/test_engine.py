@@ -163,6 +163,9 @@ def production(engine: Engine, tmp_path: Path) -> Engine:
     )
     engine.new_stack("production")
     engine.config("production", "kubeconfig", LOOPBACK_KUBECONFIG, secret=True)
+    # Safe targeting (cnistack/targeting.py): the stack must declare this kubeconfig's server.
+    engine.config("production", "cluster.context", "test", path=True)
+    engine.config("production", "cluster.server", "https://127.0.0.1:1", path=True)
     engine.config("production", "cilium.chart.source.path", str(chart), path=True)
     return engine
 
@@ -183,6 +186,9 @@ def test_production_preview_plans_cilium_and_the_l7_policies_with_no_violation(
     cnps = sorted(name for name, step in steps.items() if "CiliumNetworkPolicy" in step["urn"])
     assert cnps == [
         "platform-cnp-ai-apps-frontend-reads-api-ingress",
+        # The host-network router (fromEntities host/remote-node), docs/openshift.md.
+        "platform-cnp-ai-apps-router-to-frontend-ingress",
+        "platform-cnp-ai-inference-router-to-open-webui-ingress",
         "platform-cnp-ai-inference-webui-generates-ingress",
     ]
     assert "mandatory" not in result.output
