@@ -279,3 +279,44 @@ def test_connectivity_list_production_is_the_model_and_openshift_dns(
     # 5353; the only other lines are the unmanaged namespaces (DNS, router), open by design.
     assert main(["connectivity", "list", "--stack", "production"]) == 0
     assert capsys.readouterr().out == PRODUCTION_LIST
+
+
+def _l7_router_model() -> Any:
+    return parse_policy_model(
+        {
+            "namespaces": [{"name": "edge", "managed": False}, {"name": "app"}],
+            "workloads": [
+                {"name": "web", "namespace": "app", "labels": {"app": "web"},
+                 "ports": [{"name": "http", "port": 8080, "appProtocol": "http"}]},
+            ],
+            "flows": [
+                {"name": "edge-reads-web", "from": {"hostNetwork": "edge"}, "to": "app/web",
+                 "ports": [{"port": 8080}], "http": [{"method": "GET", "path": "/health"}]},
+            ],
+        }
+    )  # fmt: skip
+
+
+def test_l7_rules_from_the_host_network_under_cilium() -> None:
+    rendered = render_policies(_l7_router_model(), CILIUM, OPENSHIFT)
+    (cnp,) = [m for m in rendered.manifests if m["kind"] == "CiliumNetworkPolicy"]
+    assert cnp["spec"]["ingress"] == [
+        {
+            "fromEntities": ["host", "remote-node"],
+            "toPorts": [
+                {
+                    "ports": [{"port": "8080", "protocol": "TCP"}],
+                    "rules": {"http": [{"method": "^GET$", "path": "^/health$"}]},
+                }
+            ],
+        }
+    ]
+    assert rendered.fidelity == ()
+
+
+def test_l7_rules_from_the_host_network_without_l7_are_a_fidelity_gap() -> None:
+    rendered = render_policies(_l7_router_model(), FLANNEL_WITH_KUBE_ROUTER, OPENSHIFT)
+    assert [gap.message for gap in rendered.fidelity] == [
+        "flow 'edge-reads-web': app/web enforced as TCP/8080 whole port; "
+        "L7 rules not enforced: GET /health"
+    ]

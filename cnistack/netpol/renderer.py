@@ -132,6 +132,8 @@ def render_policies(
             # NetworkPolicy does not apply to host-network pods: no egress side exists.
             if model.is_managed(destination.namespace):
                 manifests.append(_host_network_ingress(flow, destination, profile, flavour))
+                if flow.is_l7 and not (profile.host_entities and profile.l7_policy):
+                    gaps += [_gap(flow, destination, port) for port in flow.ports]
             continue
         if model.is_managed(flow.source.namespace):
             manifests.append(_egress_policy(model, flow, destination))
