@@ -491,7 +491,8 @@ def parse_stack_config(
     ``secret_keys`` are the keys the engine holds encrypted; when given, a kubeconfig
     stored in plain text is refused (ADR-013: production holds C4-C5 data).
     """
-    data = {key: _decode(value) for key, value in raw.items()}
+    # A kubeconfig may be JSON (kubectl accepts it): it stays the string it was given.
+    data = {key: value if key in SECRET_KEYS else _decode(value) for key, value in raw.items()}
     if secret_keys is not None:
         for key in SECRET_KEYS:
             if data.get(key) and key not in secret_keys:

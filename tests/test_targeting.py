@@ -139,3 +139,11 @@ def test_makefile_lab_passphrase_is_the_one_the_program_refuses() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert "LAB_PASSPHRASE := homelab-only-passphrase\n" in makefile
     assert "export PULUMI_CONFIG_PASSPHRASE ?=" not in makefile
+
+
+def test_a_json_kubeconfig_stays_a_kubeconfig() -> None:
+    # kubectl reads JSON kubeconfigs too (the local control plane writes one).
+    text = '{"apiVersion": "v1", "kind": "Config", "clusters": []}'
+    config = parse_stack_config(production_config(kubeconfig=text))
+    assert config.kubeconfig is not None
+    assert config.kubeconfig.get_secret_value() == text
