@@ -9,6 +9,7 @@ Usage: .venv/bin/python benchmarks/bench_program.py [--repeat N]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -16,7 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import run_program
+from tests.conftest import USER_KUBECONFIG, run_program
+
+# The production stack names a context whose server the program checks (cnistack/targeting.py):
+# use the tests' kubeconfig, as the tests do, never the machine's own.
+os.environ["KUBECONFIG"] = str(USER_KUBECONFIG)
 
 TARGET_SECONDS = 2.0
 
