@@ -398,7 +398,23 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 CILIUM_NETWORK_POLICY = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 
 
-def cilium_release() -> PackResource:
+OPENSHIFT_VALUES: dict[str, Any] = {
+    "cni": {"binPath": "/var/lib/cni/bin", "confPath": "/var/run/multus/cni/net.d",
+            "exclusive": False},
+    "ipam": {"mode": "cluster-pool", "operator": {
+        "clusterPoolIPv4PodCIDRList": ["10.128.0.0/14"], "clusterPoolIPv4MaskSize": 23}},
+}  # fmt: skip
+
+
+def cilium_release(*, openshift: bool = False) -> PackResource:
+    """A compliant Cilium release; `openshift=True` adds Multus's CNI paths and the IPAM pool."""
+    release = _cilium_release()
+    if openshift:
+        release.props["values"].update(copy.deepcopy(OPENSHIFT_VALUES))
+    return release
+
+
+def _cilium_release() -> PackResource:
     return PackResource(
         RELEASE,
         "cilium",
@@ -601,7 +617,7 @@ def production_stack(*, openshift: bool = False) -> list[PackResource]:
     policies/config/production.json demands."""
     return [
         kubernetes_provider(),
-        cilium_release(),
+        cilium_release(openshift=openshift),
         *isolated_namespaces(openshift=openshift),
         allow_api_readonly(),
         allow_inference_grpc(),

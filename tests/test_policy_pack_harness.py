@@ -35,7 +35,7 @@ GUARD_DIR = POLICIES_DIR / "adr013_guard"
 
 def _weakened_production(*, openshift: bool = True) -> list[PackResource]:
     """Encryption off, Hubble off, and an HTTP rule that allows every request."""
-    release = changed(cilium_release(), "values.encryption.enabled", False)
+    release = changed(cilium_release(openshift=openshift), "values.encryption.enabled", False)
     release = changed(release, "values.hubble.enabled", False)
     api = changed(allow_api_readonly(), "spec.ingress.0.toPorts.0.rules.http", [{}])
     replaced = {release.name: release, api.name: api}

@@ -27,7 +27,7 @@ PRODUCTION_DNS = load_pack_config("production")["namespace-default-deny"]
 
 def cilium_config(values: dict[str, Any] | None = None) -> PackResource:
     """What the program registers with installMethod: olm (a CustomResourcePatch)."""
-    spec = copy.deepcopy(dict(values or cilium_release().props["values"]))
+    spec = copy.deepcopy(dict(values or cilium_release(openshift=True).props["values"]))
     return PackResource(
         CILIUM_CONFIG_PATCH,
         "cni-ciliumconfig",
@@ -157,3 +157,64 @@ def test_committed_pack_configs_validate_against_the_policy_schema() -> None:
         dns = load_pack_config(stack)["namespace-default-deny"]["dns"]
         assert json.loads(json.dumps(dns)) == dns
         assert run_policy("namespace-default-deny", [], {"dns": dns}) == []
+
+
+OPENSHIFT_SETTINGS = load_pack_config("production")["cilium-openshift-settings"]
+
+
+def test_openshift_settings_config_is_openshifts_default_cluster_network() -> None:
+    assert OPENSHIFT_SETTINGS == {
+        "openshift": {"clusterNetwork": {"cidr": "10.128.0.0/14", "hostPrefix": 23}}
+    }
+    assert "cilium-openshift-settings" not in load_pack_config("homelab")
+
+
+def test_openshift_settings_config_agrees_with_the_production_stack() -> None:
+    from cnistack.stack_files import load_stack  # the test may import the program; the pack not
+
+    network = load_stack("production").cluster_network
+    assert network is not None
+    assert OPENSHIFT_SETTINGS["openshift"]["clusterNetwork"] == {
+        "cidr": network.cidr,
+        "hostPrefix": network.host_prefix,
+    }
+
+
+@pytest.mark.parametrize("install", ["helm", "olm"])
+def test_compliant_openshift_cilium_passes(install: str) -> None:
+    resource = cilium_release(openshift=True) if install == "helm" else cilium_config()
+    assert run_policy("cilium-openshift-settings", resource, OPENSHIFT_SETTINGS) == []
+
+
+def test_openshift_settings_are_not_checked_off_openshift() -> None:
+    assert run_policy("cilium-openshift-settings", cilium_release()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("cni.exclusive", True,
+         "Set the cilium value `cni.exclusive` to false on OpenShift: Multus stays the cluster's "
+         "CNI (found true; the chart's default true renames its config)."),
+        ("cni.confPath", "/etc/cni/net.d",
+         "Set the cilium value `cni.confPath` to /var/run/multus/cni/net.d on OpenShift "
+         '(found "/etc/cni/net.d").'),
+        ("ipam.mode", "kubernetes",
+         'Set the cilium value `ipam.mode` to cluster-pool (found "kubernetes").'),
+        ("ipam.operator.clusterPoolIPv4PodCIDRList", ["10.0.0.0/8"],
+         "Set the cilium value `ipam.operator.clusterPoolIPv4PodCIDRList` to "
+         '["10.128.0.0/14"], the cluster\'s clusterNetwork (found ["10.0.0.0/8"]).'),
+        ("ipam.operator.clusterPoolIPv4MaskSize", 24,
+         "Set the cilium value `ipam.operator.clusterPoolIPv4MaskSize` to 23, the "
+         "clusterNetwork's hostPrefix (found 24)."),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("install", ["helm", "olm"])
+def test_openshift_settings_changed_by_one_field(
+    install: str, path: str, value: Any, message: str
+) -> None:
+    if install == "helm":
+        resource = changed(cilium_release(openshift=True), f"values.{path}", value)
+    else:
+        resource = changed(cilium_config(), f"spec.{path}", value)
+    assert run_policy("cilium-openshift-settings", resource, OPENSHIFT_SETTINGS) == [message]
