@@ -14,29 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.cilium_oracle import Oracle, case_from_documents, oracle_binary  # noqa: E402
-
-
-def oracle_case(entry: dict[str, Any], fixture: list[dict[str, Any]]) -> dict[str, Any]:
-    case = entry["case"]
-    if case.get("fixture"):
-        return case_from_documents(fixture + list(case["policies"]))
-    return {k: case[k] for k in ("namespaces", "pods", "policies")}
-
-
-def probe_of(p: list[Any]) -> dict[str, Any]:
-    proto, port = str(p[2]).split("/")
-    out: dict[str, Any] = {"src": p[0], "dst": p[1], "protocol": proto, "port": int(port)}
-    if len(p) > 4:
-        out |= {"method": p[4], "path": p[5]}
-    return out
+from tests.cilium_oracle import Oracle, oracle_binary, oracle_case, probe_of  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -420,6 +420,23 @@ def case_from_documents(docs: list[dict[str, Any]]) -> Case:
     }
 
 
+def oracle_case(entry: dict[str, Any], fixture: list[dict[str, Any]]) -> Case:
+    """The oracle's input for an oracle-cases.yaml entry (`fixture: true` = fixture.yaml pods)."""
+    case = entry["case"]
+    if case.get("fixture"):
+        return case_from_documents(fixture + list(case["policies"]))
+    return {k: case[k] for k in ("namespaces", "pods", "policies")}
+
+
+def probe_of(p: list[Any]) -> dict[str, Any]:
+    """A cases.yaml probe [from, to, "PROTO/PORT", verdict(, method, path)] for the oracle."""
+    proto, port = str(p[2]).split("/")
+    out: dict[str, Any] = {"src": p[0], "dst": p[1], "protocol": proto, "port": int(port)}
+    if len(p) > 4:
+        out |= {"method": p[4], "path": p[5]}
+    return out
+
+
 @dataclass(frozen=True)
 class Answer:
     allowed: bool

@@ -21,7 +21,9 @@ from tests.cilium_oracle import (
     Oracle,
     minimal_disagreement,
     oracle_binary,
+    oracle_case,
     ours,
+    probe_of,
     probes,
     random_case,
 )
@@ -121,13 +123,9 @@ def test_oracle_found_case_still_holds_in_cilium(oracle: Oracle, entry: dict[str
     """Each committed oracle-found case: Cilium's code still answers what the file says (the
     analyzer side of the same file is checked without the binary in
     test_connectivity_conformance.py)."""
-    case = entry["case"]
-    assert isinstance(case, dict)
-    probe_list = [
-        {"src": p[0], "dst": p[1], "protocol": p[2].split("/")[0], "port": int(p[2].split("/")[1])}
-        | ({"method": p[4], "path": p[5]} if len(p) > 4 else {})
-        for p in entry["probes"]  # type: ignore[union-attr]
-    ]
+    fixture = list(yaml.safe_load_all((ORACLE_CASES.parent / "fixture.yaml").read_text()))
+    case = oracle_case(entry, fixture)
+    probe_list = [probe_of(p) for p in entry["probes"]]  # type: ignore[union-attr]
     res = oracle.ask(case, probe_list)
     got = ["allow" if r["allowed"] else "deny" for r in res["results"]]
     assert got == [p[3] for p in entry["probes"]]  # type: ignore[union-attr]
