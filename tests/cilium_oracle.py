@@ -343,7 +343,7 @@ def probes(case: Case) -> list[dict[str, Any]]:
             for proto, port in L4_PROBES:
                 out.append({"src": src, "dst": dst, "protocol": proto, "port": port})
             if http:
-                for port in (80, 8080):
+                for port in (80, 81, 8080):
                     for method, path in HTTP_REQUESTS:
                         out.append(
                             {
