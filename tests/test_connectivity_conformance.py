@@ -110,4 +110,8 @@ def test_oracle_found_case(entry: dict[str, Any]) -> None:
         verdict = analyzer.query(probe[0], probe[1], request_of(probe))
         if verdict.allowed != (probe[3] == "allow"):
             wrong.append(f"{probe}: got {'allow' if verdict.allowed else 'deny'}")
+    if entry.get("known_divergence"):
+        # Recorded, not yet modelled: the analyzer must still differ (else drop the mark).
+        assert wrong, f"{entry['id']} now agrees with Cilium: remove known_divergence"
+        pytest.xfail(f"{entry['known_divergence']}: {wrong}")
     assert not wrong, "\n".join(wrong)
