@@ -150,7 +150,7 @@ def test_cnp_deny_wins_over_allow() -> None:
 
 def test_cnp_http_regex_is_full_match() -> None:
     policy = cnp("l7", {"endpointSelector": {"matchLabels": {"pod": "a"}}, "ingress": [
-        {"toPorts": [{"ports": [{"port": "80"}], "rules": {"http": [
+        {"toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}], "rules": {"http": [
             {"method": "GET|HEAD", "path": "/api/v[0-9]+/.*"}]}}]}]})  # fmt: skip
     a = analyzer(policy, enforcement="cilium")
     assert allowed(a, "y/b", "x/a", "TCP/80", method="GET", path="/api/v1/items")

@@ -13,12 +13,9 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from cnistack.connectivity.cilium_identity import identity_labels
 from cnistack.connectivity.errors import InputError
 from cnistack.connectivity.inputs import (
-    CILIUM_CLUSTER_KEY,
-    CILIUM_NS_KEY,
-    CILIUM_NS_LABEL_PREFIX,
-    CILIUM_SA_KEY,
     ContainerPort,
     Enforcement,
     Inputs,
@@ -104,7 +101,7 @@ class Analyzer:
         self.enforcement = enforcement
         self.inputs = inputs
         self.notes = list(inputs.notes)
-        self.policies = compile_policies(inputs.policies, enforcement, self.notes)
+        self.policies = compile_policies(inputs.policies, enforcement, self.notes, inputs.pods)
         self.pods_by_key = {pod.key: pod for pod in inputs.pods}
         self.pods_by_ip: dict[int, Pod] = {}
         for pod in inputs.pods:
@@ -207,17 +204,19 @@ class Analyzer:
                 self.host_bits |= 1 << cls.index
         plain = [c.pods[0].labels for c in pod_classes]
         self.plain_index = LabelIndex(plain, self.pod_bits)
-        cilium_labels = []
-        for cls in pod_classes:
-            pod = cls.pods[0]
-            merged = dict(pod.labels)
-            merged[CILIUM_NS_KEY] = pod.namespace
-            merged[CILIUM_SA_KEY] = pod.service_account
-            merged[CILIUM_CLUSTER_KEY] = "default"
-            for k, v in self.inputs.namespace(pod.namespace).labels.items():
-                merged[CILIUM_NS_LABEL_PREFIX + k] = v
-            cilium_labels.append(merged)
+        cilium_labels = [
+            identity_labels(
+                cls.pods[0].labels,
+                cls.pods[0].namespace,
+                self.inputs.namespace(cls.pods[0].namespace).labels,
+                cls.pods[0].service_account,
+            )
+            for cls in pod_classes
+        ]
         self.cilium_index = LabelIndex(cilium_labels, self.pod_bits)
+        if self.enforcement == "cilium":
+            # Cilium turns NetworkPolicies into rules on identity labels too (pkg/k8s).
+            self.plain_index = self.cilium_index
         self.ns_bits: dict[str, int] = {}
         for cls in pod_classes:
             ns = cls.pods[0].namespace

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnistack.connectivity.errors import InputError
-from cnistack.connectivity.inputs import CILIUM_NS_KEY, ContainerPort, Enforcement, Manifest
+from cnistack.connectivity.inputs import CILIUM_NS_KEY, ContainerPort, Enforcement, Manifest, Pod
 from cnistack.connectivity.ports import MAX_PORT, MIN_PORT, PROTOCOLS, Http, PortSet
 from cnistack.connectivity.selectors import Selector, parse_selector
 
@@ -146,7 +146,10 @@ class CompiledPolicy:
 
 
 def compile_policies(
-    manifests: list[Manifest], enforcement: Enforcement, notes: list[str] | None = None
+    manifests: list[Manifest],
+    enforcement: Enforcement,
+    notes: list[str] | None = None,
+    pods: Sequence[Pod] = (),
 ) -> list[CompiledPolicy]:
     """Compile every policy (so bad input is always reported); keep those the profile enforces."""
     out: list[CompiledPolicy] = []
@@ -158,7 +161,36 @@ def compile_policies(
         for policy in compiled:
             if enforcement == "cilium" or not policy.cilium:
                 out.append(policy)
+    if enforcement == "cilium":
+        _resolve_egress_named_ports(out, pods)
     return out
+
+
+def _resolve_egress_named_ports(policies: list[CompiledPolicy], pods: Sequence[Pod]) -> None:
+    """Cilium 1.15 resolves an egress named port against the named ports of ALL pods, not of
+    the destination (pkg/endpoint/policy.go GetNamedPort: egress uses the cluster-wide
+    NamedPortMultiMap): the one port number that every pod declaring that name (for that
+    protocol) agrees on, opened towards every selected peer; nothing when pods disagree
+    (pkg/types/portmap.go: ErrDuplicateNamedPorts). Found by the Cilium oracle."""
+    declared: dict[tuple[str, str], set[int]] = {}
+    for pod in pods:
+        for cp in pod.ports:
+            if cp.name:
+                declared.setdefault((cp.name, cp.protocol), set()).add(cp.port)
+    for policy in policies:
+        for rule in policy.egress:
+            if not rule.uses_named_ports or rule.ports is None:
+                continue
+            specs: list[PortSpec] = []
+            for spec in rule.ports:
+                if not isinstance(spec.port, str):
+                    specs.append(spec)
+                    continue
+                for proto in spec.protocols:
+                    numbers = declared.get((spec.port, proto), set())
+                    if len(numbers) == 1:
+                        specs.append(PortSpec((proto,), next(iter(numbers)), None, spec.http))
+            rule.ports = tuple(specs)
 
 
 class _Ctx:
@@ -196,16 +228,25 @@ def _compile_np(manifest: Manifest, enforcement: Enforcement) -> list[CompiledPo
         _np_rule(ctx, ref, r, peer_key="to", where=f"spec.egress[{i}]", enforcement=enforcement)
         for i, r in enumerate(egress_raw)
     ]
+    isolates_ingress = "Ingress" in types
+    isolates_egress = "Egress" in types
+    if enforcement == "cilium":
+        # Cilium 1.15 (pkg/k8s/network_policy.go ParseNetworkPolicy) reads the ingress and egress
+        # rules whatever policyTypes says: rules present in a direction are enforced even when
+        # policyTypes omits it; policyTypes only adds a default deny for a direction without
+        # rules. Found by the Cilium oracle; the profile follows what 1.15 enforces.
+        isolates_ingress = bool(ingress_raw) or isolates_ingress
+        isolates_egress = bool(egress_raw) or isolates_egress
     return [
         CompiledPolicy(
             ref=ref,
             namespace=manifest.namespace,
             selector=selector,
             cilium=False,
-            isolates_ingress="Ingress" in types,
-            isolates_egress="Egress" in types,
-            ingress=ingress if "Ingress" in types else [],
-            egress=egress if "Egress" in types else [],
+            isolates_ingress=isolates_ingress,
+            isolates_egress=isolates_egress,
+            ingress=ingress if isolates_ingress else [],
+            egress=egress if isolates_egress else [],
         )
     ]
 
@@ -327,9 +368,17 @@ def _compile_cnp(
                 )
                 continue
             raise ctx.error(f"{where}: endpointSelector is required")
-        selector = _selector(
-            ctx, spec["endpointSelector"], f"{where}.endpointSelector", cilium=True
-        )
+        subject = spec["endpointSelector"]
+        if namespace is not None and isinstance(subject, Mapping):
+            labels = subject.get("matchLabels")
+            if isinstance(labels, Mapping) and "k8s:" + CILIUM_NS_KEY in labels:
+                # The agent overwrites a `k8s:` namespace match with the policy's namespace
+                # (pkg/k8s/apis/cilium.io/utils ParseToCiliumRule: AddMatch). Found by the oracle.
+                subject = {
+                    **subject,
+                    "matchLabels": {k: v for k, v in labels.items() if k != "k8s:" + CILIUM_NS_KEY},
+                }
+        selector = _selector(ctx, subject, f"{where}.endpointSelector", cilium=True)
         rules: dict[str, list[Rule]] = {"ingress": [], "egress": []}
         present = {"ingress": False, "egress": False}
         for key, direction, deny in (
@@ -353,16 +402,17 @@ def _compile_cnp(
                         enforcement=enforcement,
                     )
                 )
-        default_deny = spec.get("enableDefaultDeny") or {}
+        # `enableDefaultDeny` is a Cilium 1.16 field: the 1.15 CRD schema does not know it, so
+        # the API server prunes it and every CNP with rules in a direction isolates it. Found by
+        # the Cilium oracle (pkg/policy/api/rule.go at v1.15.0 has no such field).
         out.append(
             CompiledPolicy(
                 ref=ref,
                 namespace=namespace,
                 selector=selector,
                 cilium=True,
-                isolates_ingress=present["ingress"]
-                and default_deny.get("ingress", True) is not False,
-                isolates_egress=present["egress"] and default_deny.get("egress", True) is not False,
+                isolates_ingress=present["ingress"],
+                isolates_egress=present["egress"],
                 ingress=rules["ingress"],
                 egress=rules["egress"],
             )
@@ -385,6 +435,16 @@ def _cnp_rule(
     if not isinstance(raw, Mapping):
         raise ctx.error(f"{where}: rule must be a mapping")
     side = "from" if direction == "ingress" else "to"
+    l3_kinds = ["Endpoints", "CIDR", "CIDRSet", "Entities"]
+    if direction == "egress":
+        l3_kinds += ["Services", "FQDNs", "Groups"]
+    used = [f"{side}{k}" for k in l3_kinds if raw.get(f"{side}{k}")]
+    if len(used) > 1 and not deny:
+        # pkg/policy/api/rule_validation.go: "Combining X and Y is not supported yet"; the agent
+        # refuses the policy (deny rules are not validated). Found by the Cilium oracle.
+        raise ctx.error(
+            f"{where}: Cilium 1.15 rejects combining {used[0]} and {used[1]} in one rule"
+        )
     peers: list[Peer] = []
     has_l3 = False
     for i, sel in enumerate(raw.get(f"{side}Endpoints") or []):
@@ -448,27 +508,14 @@ def _cnp_ports(
 ) -> list[PortSpec]:
     if not isinstance(raw, Mapping):
         raise ctx.error(f"{where}: must be a mapping")
-    http = None
     rules = raw.get("rules")
-    if rules and not deny:
-        http_raw = rules.get("http") if isinstance(rules, Mapping) else None
-        if http_raw:
-            alts: set[tuple[tuple[str, str], ...]] = set()
-            for i, raw_item in enumerate(http_raw):
-                item = raw_item or {}
-                method = str(item.get("method") or "")
-                path = str(item.get("path") or "")
-                for label, pattern in (("method", method), ("path", path)):
-                    try:
-                        re.compile(pattern)
-                    except re.error as exc:
-                        raise ctx.error(
-                            f"{where}.rules.http[{i}].{label}: invalid regex {pattern!r}: {exc}"
-                        ) from exc
-                alts.add(((method, path),))
-            http = frozenset(alts)
+    http_raw = rules.get("http") if rules and not deny and isinstance(rules, Mapping) else None
+    rules_http = bool(http_raw)
+    http = _cnp_http(ctx, http_raw, where) if http_raw else None
     out: list[PortSpec] = []
-    port_list = raw.get("ports") or [{}]
+    # A toPorts entry without ports opens nothing: Cilium iterates its port list only
+    # (pkg/policy/rule.go mergeIngress/mergeEgress). Found by the Cilium oracle.
+    port_list = raw.get("ports") or []
     for i, port in enumerate(port_list):
         w = f"{where}.ports[{i}]"
         if not isinstance(port, Mapping):
@@ -483,7 +530,10 @@ def _cnp_ports(
         raw_port = port.get("port")
         value: int | str | None
         text = "" if raw_port is None else str(raw_port)
-        if text in ("", "0"):
+        if text == "":
+            # Required by the CRD schema; the agent's sanitize refuses it too.
+            raise ctx.error(f'{w}: port is required ("0" means every port)')
+        if text == "0":
             value = None
         elif text.isdigit():
             value = _port_number(ctx, int(text), w)
@@ -498,8 +548,35 @@ def _cnp_ports(
         effective_end = None if enforcement == "cilium" else end
         if isinstance(value, int) and effective_end is not None and effective_end < value:
             effective_end = None
-        out.append(PortSpec(protos, value, effective_end if isinstance(value, int) else None, http))
+        end_value = effective_end if isinstance(value, int) else None
+        if rules_http and (protos != ("TCP",) or value is None):
+            # The agent refuses such a policy whole (pkg/policy/api/rule_validation.go
+            # PortRule.sanitize); found by the Cilium oracle.
+            why = "L7 rules can only apply to TCP" if protos != ("TCP",) else "port is 0"
+            raise ctx.error(
+                f"{w}: Cilium 1.15 rejects this policy ({why}): HTTP rules need protocol TCP "
+                "and a non-zero port"
+            )
+        out.append(PortSpec(protos, value, end_value, http))
     return out
+
+
+def _cnp_http(ctx: _Ctx, http_raw: Any, where: str) -> Http:
+    alts: set[tuple[tuple[str, str], ...]] = set()
+    for i, raw_item in enumerate(http_raw):
+        item = raw_item or {}
+        method = str(item.get("method") or "")
+        path = str(item.get("path") or "")
+        for label, pattern in (("method", method), ("path", path)):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ctx.error(
+                    f"{where}.rules.http[{i}].{label}: invalid regex {pattern!r}: {exc}"
+                ) from exc
+        alts.add(((method, path),))
+    # An HTTP rule with neither method nor path matches every request.
+    return None if (("", ""),) in alts else frozenset(alts)
 
 
 # --- shared ------------------------------------------------------------------------------------

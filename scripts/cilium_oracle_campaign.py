@@ -1,0 +1,98 @@
+"""A longer differential campaign of the analyzer's `cilium` profile against tools/cilium-oracle.
+
+Runs N random cases from a seed, shrinks every disagreement to a minimal case, groups the minimal
+cases by a signature (the policy kinds and fields left after shrinking) and prints one example
+per group as YAML, so distinct disagreements stand out from repeats. Exit status 1 when any
+disagreement was found.
+
+Usage: python scripts/cilium_oracle_campaign.py [--cases N] [--seed S] [--oracle PATH]
+(the oracle defaults to $CILIUM_ORACLE or the toolchain's bin/cilium-oracle; build it with
+scripts/build_cilium_oracle.sh OUT_DIR). See docs/cilium-oracle.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.cilium_oracle import (
+    Oracle,
+    minimal_disagreement,
+    oracle_binary,
+    probes,
+    random_case,
+)
+
+
+def _shape(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _shape(v) for k, v in sorted(node.items()) if k not in ("name", "namespace")}
+    if isinstance(node, list):
+        return [_shape(v) for v in node]
+    return None
+
+
+def signature(case: dict[str, Any]) -> str:
+    return json.dumps([_shape(p) for p in case["policies"]], sort_keys=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--oracle", type=Path, default=None)
+    parser.add_argument(
+        "--no-l7-port-overlap",
+        action="store_true",
+        help="HTTP rules on port 81 only, as the CI test (skips the known Envoy-policy quirk)",
+    )
+    args = parser.parse_args(argv)
+    binary = args.oracle or oracle_binary()
+    if binary is None or not binary.is_file():
+        print("no cilium-oracle binary (scripts/build_cilium_oracle.sh OUT_DIR)", file=sys.stderr)
+        return 2
+    oracle = Oracle(binary)
+    groups: dict[str, tuple[int, dict[str, Any], dict[str, Any], int]] = {}
+    probed = 0
+    start = time.monotonic()
+    for i in range(args.cases):
+        seed = args.seed + i
+        case = random_case(seed, l7_port_overlap=not args.no_l7_port_overlap)
+        probed += len(probes(case))
+        found = minimal_disagreement(oracle, case)
+        if found is None:
+            continue
+        minimal, probe = found
+        sig = signature(minimal)
+        if sig in groups:
+            s, m, p, n = groups[sig]
+            groups[sig] = (s, m, p, n + 1)
+        else:
+            groups[sig] = (seed, minimal, probe, 1)
+            print(f"seed {seed}: new disagreement group #{len(groups)}", file=sys.stderr)
+    oracle.close()
+    elapsed = time.monotonic() - start
+    print(
+        f"# {args.cases} cases, {probed} probes, {len(groups)} disagreement groups, {elapsed:.1f} s"
+    )
+    for sig, (seed, minimal, probe, count) in groups.items():
+        print(f"---\n# seed {seed}, {count} case(s) with this shape; probe {json.dumps(probe)}")
+        print(
+            yaml.safe_dump(
+                {"policies": minimal["policies"], "pods": minimal["pods"]}, sort_keys=False
+            )
+        )
+        del sig
+    return 1 if groups else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

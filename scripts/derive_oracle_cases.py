@@ -1,0 +1,58 @@
+"""Fill in Cilium 1.15.0's verdicts in tests/data/conformance/oracle-cases.yaml.
+
+Each probe's allow/deny (4th item) is replaced by what tools/cilium-oracle (Cilium's own
+pkg/policy code) answers, so the file's expectations come from Cilium, never from the analyzer.
+Run after adding a case (write "?" as the verdict) or after changing the oracle.
+
+Usage: python scripts/derive_oracle_cases.py [CASES_YAML] [--oracle PATH]
+(defaults: tests/data/conformance/oracle-cases.yaml; $CILIUM_ORACLE or the toolchain's
+bin/cilium-oracle, built by scripts/build_cilium_oracle.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.cilium_oracle import Oracle, oracle_binary, oracle_case, probe_of  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "cases", nargs="?", type=Path, default=ROOT / "tests/data/conformance/oracle-cases.yaml"
+    )
+    parser.add_argument("--oracle", type=Path, default=None)
+    args = parser.parse_args(argv)
+    binary = args.oracle or oracle_binary()
+    if binary is None or not binary.is_file():
+        print("no cilium-oracle binary (scripts/build_cilium_oracle.sh OUT_DIR)", file=sys.stderr)
+        return 2
+    text = args.cases.read_text(encoding="utf-8")
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    data = yaml.safe_load(text)
+    fixture = list(
+        yaml.safe_load_all((args.cases.parent / "fixture.yaml").read_text(encoding="utf-8"))
+    )
+    oracle = Oracle(binary)
+    for entry in data["cases"]:
+        res = oracle.ask(oracle_case(entry, fixture), [probe_of(p) for p in entry["probes"]])
+        if res["rejected"]:
+            entry["rejected_by_cilium"] = [r["error"] for r in res["rejected"]]
+        for p, r in zip(entry["probes"], res["results"], strict=True):
+            p[3] = "allow" if r["allowed"] else "deny"
+    oracle.close()
+    body = yaml.safe_dump(data, sort_keys=False, width=100, default_flow_style=None)
+    args.cases.write_text(header + body, encoding="utf-8")
+    print(f"wrote {len(data['cases'])} cases to {args.cases}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
