@@ -12,7 +12,10 @@ Two kinds of keys are collected:
 Paths whose default is an empty mapping (``podAnnotations: {}``) are free-form:
 any sub-key is accepted below them.
 
-Usage: python scripts/derive_chart_keys.py [VALUES_YAML] [OUT_JSON]
+Usage: python scripts/derive_chart_keys.py VALUES_YAML [OUT_JSON]
+
+VALUES_YAML is the chart's values.yaml at the pinned version, e.g.
+$(go env GOMODCACHE)/github.com/cilium/cilium@v1.15.0/install/kubernetes/cilium/values.yaml.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_VALUES = REPO.parent / "shared/reference/cilium/1.15.0/values.yaml"
 DEFAULT_OUT = REPO / "cnistack/data/cilium-1.15.0-values-keys.json"
 
 _KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_-]*):")
@@ -90,7 +92,10 @@ def derive(values_path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    values_path = Path(argv[0]) if argv else DEFAULT_VALUES
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python scripts/derive_chart_keys.py VALUES_YAML [OUT_JSON]", file=sys.stderr)
+        return 2
+    values_path = Path(argv[0])
     out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
     out.write_text(json.dumps(derive(values_path), indent=1, sort_keys=True) + "\n")
     print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
