@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
+from cnistack.cilium_extra_values import extra_value_problems
 from cnistack.netpol.policy_model import PolicyModel, default_policy_model
 
 PROJECT = "aisp-cni"
@@ -187,6 +188,17 @@ class CiliumSettings(_Model):
     hubble: Hubble = Hubble()
     l7_proxy: bool = True
     prometheus: bool = True
+    # Helm values merged last, for what the settings above do not cover (IPAM, replicas, ...).
+    extra_values: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _extra_values_are_chart_keys_not_decisions(self) -> CiliumSettings:
+        problems = extra_value_problems(self.extra_values, self.chart.version)
+        if problems:
+            raise _OtherKeyError.many(
+                [(f"cilium.extraValues.{path}".rstrip("."), why) for path, why in problems]
+            )
+        return self
 
 
 class StackConfig(_Model):
@@ -276,6 +288,12 @@ class _OtherKeyError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}::{message}")
 
+    @classmethod
+    def many(cls, problems: list[tuple[str, str]]) -> _OtherKeyError:
+        error = cls(*problems[0])
+        error.args = ("\n".join(f"{key}::{message}" for key, message in problems),)
+        return error
+
 
 def _decode(value: Any) -> Any:
     # Pulumi hands objects and arrays to the program as JSON strings.
@@ -293,8 +311,8 @@ def _describe(error: Mapping[str, Any], allowed: list[str]) -> str:
         loc = loc[:1] + loc[2:]  # the discriminator's tag is not a key of the file
     message = str(error["msg"]).removeprefix("Value error, ")
     if "::" in message:
-        key, message = message.split("::", 1)
-        return f"{PROJECT}:{key}: {message}"
+        pairs = (line.split("::", 1) for line in message.split("\n"))
+        return "\n  ".join(f"{PROJECT}:{key}: {text}" for key, text in pairs)
     key = ".".join(str(part) for part in loc) or "(stack)"
     if error["type"] == "extra_forbidden":
         siblings = allowed if len(loc) == 1 else []
