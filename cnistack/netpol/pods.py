@@ -2,11 +2,13 @@
 
 The analyzer evaluates `render_policies(...).manifests + representative_pods(...)` like a cluster:
 pods carry the workload's labels and named container ports and a synthetic, deterministic
-`status.podIP` in K3s's default pod CIDR 10.42.0.0/16. kube-system always holds CoreDNS
-(`k8s-app: kube-dns`, 10.42.0.10) because every managed namespace's DNS allow targets it.
+`status.podIP` in the cluster's pod CIDR (K3s's default 10.42.0.0/16 unless the stack sets
+`cluster.podCidr`). kube-system always holds CoreDNS (`k8s-app: kube-dns`, first /24, host .10)
+because every managed namespace's DNS allow targets it.
 
-Addressing: kube-system is 10.42.0.x; the other namespaces, sorted by name, are 10.42.1.x,
-10.42.2.x, ...; workloads sorted by name get hosts .10, .11, ... (CoreDNS takes kube-system's .10).
+Addressing, with the default CIDR: kube-system is 10.42.0.x; the other namespaces, sorted by name,
+are 10.42.1.x, 10.42.2.x, ...; workloads sorted by name get hosts .10, .11, ... (CoreDNS takes
+kube-system's .10).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from cnistack.netpol.policy_model import NAMESPACE_NAME_LABEL, PolicyModel, Workload
 from cnistack.netpol.renderer import KUBE_DNS_LABELS, KUBE_DNS_NAMESPACE
 
+# K3s's default cluster CIDR, for callers that know no stack (benchmarks, plain models).
 POD_CIDR = ipaddress.IPv4Network("10.42.0.0/16")
 FIRST_HOST = 10
 MAX_HOST = 254
@@ -44,10 +47,13 @@ def _pod(
     }
 
 
-def _address(namespace_index: int, host: int) -> str:
-    if namespace_index > MAX_HOST or host > MAX_HOST:
-        raise ValueError("too many namespaces or workloads for synthetic pod addresses")
-    return str(POD_CIDR.network_address + namespace_index * 256 + host)
+def _address(pod_cidr: ipaddress.IPv4Network, namespace_index: int, host: int) -> str:
+    address = pod_cidr.network_address + namespace_index * 256 + host
+    if namespace_index > MAX_HOST or host > MAX_HOST or address not in pod_cidr:
+        raise ValueError(
+            f"too many namespaces or workloads for synthetic pod addresses in {pod_cidr}"
+        )
+    return str(address)
 
 
 def _workload_pod(workload: Workload, ip: str) -> dict[str, Any]:
@@ -57,8 +63,11 @@ def _workload_pod(workload: Workload, ip: str) -> dict[str, Any]:
     return _pod(workload.name, workload.namespace, dict(workload.labels), ports, ip)
 
 
-def representative_pods(model: PolicyModel) -> list[dict[str, Any]]:
+def representative_pods(
+    model: PolicyModel, pod_cidr: ipaddress.IPv4Network | str = POD_CIDR
+) -> list[dict[str, Any]]:
     """Namespaces the renderer does not emit (kube-system, unmanaged ones) and one Pod each."""
+    network = ipaddress.IPv4Network(pod_cidr)
     extra_labels = {ns.name: dict(ns.labels) for ns in model.namespaces}
     unmanaged = sorted(
         {KUBE_DNS_NAMESPACE} | {ns.name for ns in model.namespaces if not ns.managed}
@@ -78,8 +87,9 @@ def representative_pods(model: PolicyModel) -> list[dict[str, Any]]:
         {"name": "dns", "containerPort": 53, "protocol": "UDP"},
         {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
     ]
+    coredns_ip = _address(network, 0, 10)
     manifests.append(
-        _pod(COREDNS_NAME, KUBE_DNS_NAMESPACE, dict(KUBE_DNS_LABELS), dns_ports, _address(0, 10))
+        _pod(COREDNS_NAME, KUBE_DNS_NAMESPACE, dict(KUBE_DNS_LABELS), dns_ports, coredns_ip)
     )
     others = sorted({ns.name for ns in model.namespaces} - {KUBE_DNS_NAMESPACE})
     octet = {KUBE_DNS_NAMESPACE: 0} | {name: i for i, name in enumerate(others, start=1)}
@@ -89,5 +99,5 @@ def representative_pods(model: PolicyModel) -> list[dict[str, Any]]:
         )
         first = FIRST_HOST + 1 if namespace == KUBE_DNS_NAMESPACE else FIRST_HOST
         for host, workload in enumerate(workloads, start=first):
-            manifests.append(_workload_pod(workload, _address(octet[namespace], host)))
+            manifests.append(_workload_pod(workload, _address(network, octet[namespace], host)))
     return manifests
