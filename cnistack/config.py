@@ -12,7 +12,6 @@ objects as JSON strings) or as a stack file holds it (native YAML); both go thro
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 import re
@@ -31,6 +30,7 @@ from pydantic import (
 
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
 from cnistack.cilium_extra_values import extra_value_problems
+from cnistack.key_hints import allowed_keys, did_you_mean
 from cnistack.netpol.policy_model import PolicyModel, default_policy_model
 
 PROJECT = "aisp-cni"
@@ -315,11 +315,10 @@ def _describe(error: Mapping[str, Any], allowed: list[str]) -> str:
         return "\n  ".join(f"{PROJECT}:{key}: {text}" for key, text in pairs)
     key = ".".join(str(part) for part in loc) or "(stack)"
     if error["type"] == "extra_forbidden":
-        siblings = allowed if len(loc) == 1 else []
-        hint = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        siblings = allowed if len(loc) == 1 else allowed_keys(StackConfig, error["loc"][:-1])
+        suggestion = did_you_mean(str(loc[-1]), siblings)
         choices = f" Allowed keys: {', '.join(siblings)}." if siblings else ""
-        return f"{PROJECT}:{key}: unknown key{suggestion}{choices}"
+        return f"{PROJECT}:{key}: unknown key{suggestion or '.'}{choices}"
     if error["type"] == "missing":
         return f"{PROJECT}:{key}: required, no default (it must be chosen per environment)"
     given = error.get("input")
@@ -365,8 +364,3 @@ def project_config(all_config: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in all_config.items()
         if key.startswith(prefix)
     }
-
-
-def project_keys(full_keys: Collection[str]) -> set[str]:
-    """``aisp-cni:kubeconfig`` -> ``kubeconfig``, dropping other namespaces."""
-    return set(project_config(dict.fromkeys(full_keys)))
