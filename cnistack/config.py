@@ -31,6 +31,7 @@ from pydantic import (
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
 from cnistack.cilium_extra_values import extra_value_problems
 from cnistack.key_hints import allowed_keys, did_you_mean
+from cnistack.netpol.overlay import OverlayError, apply_overlay, is_overlay
 from cnistack.netpol.policy_model import PolicyModel, default_policy_model
 
 PROJECT = "aisp-cni"
@@ -210,6 +211,19 @@ class StackConfig(_Model):
     network_policy: PolicyModel = Field(default_factory=default_policy_model)
     # Only for an existing cluster; held as a secret and never printed.
     kubeconfig: SecretStr | None = None
+
+    @field_validator("network_policy", mode="before")
+    @classmethod
+    def _overlay_on_the_default_model(cls, value: Any) -> Any:
+        # `extends: default`: the stack changes the platform's model instead of replacing it.
+        if not is_overlay(value):
+            return value
+        try:
+            return apply_overlay(value)
+        except OverlayError as err:
+            raise _OtherKeyError(
+                ".".join(("networkPolicy", err.key)).rstrip("."), str(err)
+            ) from None
 
     @model_validator(mode="before")
     @classmethod
