@@ -100,9 +100,10 @@ render: $(VENV)/.installed
 connectivity: $(VENV)/.installed
 	$(PY) -m cnistack connectivity diff stack:production stack:homelab
 
+# bench_program runs the program under the tests' mocks (tests/conftest.py): the dev venv.
 bench: install
-	$(PY) benchmarks/bench_program.py
-	$(PY) benchmarks/bench_connectivity.py
+	$(DEV_PY) benchmarks/bench_program.py
+	$(DEV_PY) benchmarks/bench_connectivity.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
