@@ -4,11 +4,11 @@ The escape hatch for tuning (IPAM, `operator.replicas`, `routingMode`, toleratio
 without a code change. Two rules keep it from weakening the ADR:
 - every key path must exist in the chart's values.yaml at the pinned version (the derived key set
   of cnistack/chart_keys.py), so a typo is an error, not a value Helm silently ignores;
-- a value the program derives from a typed setting (ADR-013's decisions: kube-proxy replacement,
-  WireGuard, Hubble relay/UI/TLS, L7 proxy, metrics, and what the cluster flavour dictates) is
-  refused, naming the setting to change instead. We refuse rather than allow an override flag:
-  the typed setting is already the explicit, reviewed switch, and the policy pack guards the
-  values it produces, so there is exactly one way to change each decision.
+- a value the program derives, for this stack, from a typed setting (ADR-013's decisions:
+  kube-proxy replacement, WireGuard, Hubble relay/UI/TLS, L7 proxy, metrics, and what the cluster
+  flavour dictates) is refused, naming the setting to change instead. We refuse rather than
+  offer an override flag: the typed setting is already the explicit, reviewed switch, and the
+  policy pack guards the values it produces, so there is exactly one way to change each decision.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ OWNED_VALUES: Mapping[str, str] = {
     "l7Proxy": "cilium.l7Proxy",
     "prometheus.enabled": "cilium.prometheus",
     "operator.prometheus.enabled": "cilium.prometheus",
-    "cni.binPath": "cluster (the OpenShift flavour)",
-    "cni.confPath": "cluster (the OpenShift flavour)",
-    "securityContext.privileged": "cluster (the OpenShift flavour)",
+    "cni.binPath": "cluster.openshift",
+    "cni.confPath": "cluster.openshift",
+    "securityContext.privileged": "cluster.openshift",
     "ipam.operator.clusterPoolIPv4PodCIDRList": "cluster.podCidr",
 }
 
@@ -49,16 +49,24 @@ def _leaves(values: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
             yield path  # an empty mapping merges to nothing
 
 
-def _owner(path: str) -> str | None:
-    for owned, setting in OWNED_VALUES.items():
-        # The same value, a part of it, or a parent that would replace it.
-        if path == owned or path.startswith(owned + ".") or owned.startswith(path + "."):
-            return setting
-    return None
+def _overlaps(path: str, other: str) -> bool:
+    # The same value, a part of it, or a parent that would replace it.
+    return path == other or path.startswith(other + ".") or other.startswith(path + ".")
 
 
-def extra_value_problems(extra: Mapping[str, Any], version: str) -> list[tuple[str, str]]:
-    """(key path under ``cilium.extraValues``, reason) for every value that is refused."""
+def _owner(path: str, owned: Mapping[str, str]) -> str | None:
+    return next((setting for value, setting in owned.items() if _overlaps(path, value)), None)
+
+
+def extra_value_problems(
+    extra: Mapping[str, Any], version: str, program_values: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """(key path under ``cilium.extraValues``, reason) for every value that is refused.
+
+    ``program_values`` are the values the program sets for this stack: a decision is owned where
+    the program makes it (the pod CIDR list on k3d, the CNI paths on OpenShift), and free to tune
+    where it does not (the same keys on a plain Kubernetes cluster).
+    """
     if not extra:
         return []
     if not chart_keys.has_reference(version):
@@ -76,8 +84,14 @@ def extra_value_problems(extra: Mapping[str, Any], version: str) -> list[tuple[s
         suggestion = f"; did you mean {hint!r}?" if hint else ""
         problems.append((path, f"not a value of the cilium chart {version}{suggestion}"))
     unknown = {path for path, _ in problems}
+    set_paths = chart_keys.value_paths(dict(program_values))
+    owned = {
+        value: setting
+        for value, setting in OWNED_VALUES.items()
+        if any(_overlaps(path, value) for path in set_paths)
+    }
     for path in _leaves(extra):
-        setting = _owner(path)
+        setting = _owner(path, owned)
         if setting is not None and path not in unknown:
             problems.append(
                 (

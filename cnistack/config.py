@@ -192,15 +192,6 @@ class CiliumSettings(_Model):
     # Helm values merged last, for what the settings above do not cover (IPAM, replicas, ...).
     extra_values: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _extra_values_are_chart_keys_not_decisions(self) -> CiliumSettings:
-        problems = extra_value_problems(self.extra_values, self.chart.version)
-        if problems:
-            raise _OtherKeyError.many(
-                [(f"cilium.extraValues.{path}".rstrip("."), why) for path, why in problems]
-            )
-        return self
-
 
 class StackConfig(_Model):
     """The whole stack config of project ``aisp-cni``."""
@@ -265,6 +256,24 @@ class StackConfig(_Model):
                     f"(missing {', '.join(missing)}): without kube-proxy, Cilium cannot "
                     "reach the API server through its Service IP",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _extra_values_are_chart_keys_not_decisions(self) -> StackConfig:
+        settings = self.cilium_settings
+        if settings is None or not settings.extra_values:
+            return self
+        # cnistack.cilium builds the values from this module's models, hence the late import.
+        from cnistack.cilium import helm_values  # noqa: PLC0415
+
+        own = helm_values(
+            self.model_copy(update={"cilium": settings.model_copy(update={"extra_values": {}})})
+        )
+        problems = extra_value_problems(settings.extra_values, settings.chart.version, own)
+        if problems:
+            raise _OtherKeyError.many(
+                [(f"cilium.extraValues.{path}".rstrip("."), why) for path, why in problems]
+            )
         return self
 
     @property

@@ -10,7 +10,7 @@ import pytest
 from cnistack.cilium import helm_values
 from cnistack.config import ConfigError, parse_stack_config
 from tests.conftest import run_program
-from tests.factories import production_config
+from tests.factories import homelab_config, production_config
 from tests.test_cilium_values import HUBBLE_METRICS, PRODUCTION_VALUES
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -85,12 +85,12 @@ def test_no_extra_values_leave_the_adr_values_unchanged() -> None:
             "cilium.hubble.enabled (ADR-013)",
         ),
         (
-            {"ipam": {"operator": {"clusterPoolIPv4PodCIDRList": ["10.0.0.0/8"]}}},
-            "aisp-cni:cilium.extraValues.ipam.operator.clusterPoolIPv4PodCIDRList: decided by "
-            "the program from cluster.podCidr (ADR-013)",
+            {"cni": {"binPath": "/opt/cni/bin"}},
+            "aisp-cni:cilium.extraValues.cni.binPath: decided by the program from "
+            "cluster.openshift (ADR-013)",
         ),
     ],
-    ids=["typo-leaf", "typo-root", "wireguard", "kpr", "hubble-tls", "parent", "pod-cidr"],
+    ids=["typo-leaf", "typo-root", "wireguard", "kpr", "hubble-tls", "parent", "openshift-cni"],
 )
 def test_bad_extra_values_are_refused_with_the_key_path(
     extra: dict[str, Any], message: str
@@ -98,6 +98,25 @@ def test_bad_extra_values_are_refused_with_the_key_path(
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(production_config(cilium={"extraValues": extra}))
     assert message in str(caught.value)
+
+
+POD_CIDRS = {"ipam": {"operator": {"clusterPoolIPv4PodCIDRList": ["10.128.0.0/14"]}}}
+
+
+def test_a_value_is_owned_only_where_the_program_decides_it() -> None:
+    # On k3d the pod CIDR list follows cluster.podCidr; on an existing cluster it is free to tune.
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(homelab_config(cni="cilium", cilium={"extraValues": POD_CIDRS}))
+    assert (
+        "aisp-cni:cilium.extraValues.ipam.operator.clusterPoolIPv4PodCIDRList: decided by the "
+        "program from cluster.podCidr (ADR-013)"
+    ) in str(caught.value)
+    assert _values(POD_CIDRS)["ipam"] == POD_CIDRS["ipam"]
+    # The CNI paths are OpenShift's; a plain Kubernetes cluster may set its own.
+    plain = production_config(
+        cluster={"openshift": False}, cilium={"extraValues": {"cni": {"binPath": "/opt/cni/bin"}}}
+    )
+    assert helm_values(parse_stack_config(plain))["cni"] == {"binPath": "/opt/cni/bin"}
 
 
 def test_every_bad_extra_value_is_reported_at_once() -> None:
