@@ -20,17 +20,13 @@ from tests.test_program import HOMELAB_CREATE
 @pytest.mark.parametrize("stack", ["homelab", "production"])
 def test_render_writes_one_file_per_applied_object(stack: str, tmp_path: Path) -> None:
     assert main(["render", "--stack", stack, "--out", str(tmp_path)]) == 0
-    written = {
-        p.name: yaml.safe_load(p.read_text())
-        for p in tmp_path.glob("*.yaml")
-        if p.name != "cilium-values.yaml"
-    }
+    written = {p.name: yaml.safe_load(p.read_text()) for p in tmp_path.glob("manifests/*.yaml")}
     assert sorted(written.values(), key=str) == sorted(render_stack(stack).manifests, key=str)
 
 
 def test_production_render_has_the_two_cilium_policies(tmp_path: Path) -> None:
     main(["render", "--stack", "production", "--out", str(tmp_path)])
-    assert sorted(p.name for p in tmp_path.glob("*ciliumnetworkpolicy*")) == [
+    assert sorted(p.name for p in tmp_path.glob("manifests/*ciliumnetworkpolicy*")) == [
         "ai-apps--ciliumnetworkpolicy--frontend-reads-api-ingress.yaml",
         "ai-inference--ciliumnetworkpolicy--webui-generates-ingress.yaml",
     ]
@@ -40,7 +36,7 @@ def test_homelab_render_warns_about_the_widened_l7_rules(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     main(["render", "--stack", "homelab", "--out", str(tmp_path)])
-    assert list(tmp_path.glob("*ciliumnetworkpolicy*")) == []
+    assert list(tmp_path.glob("manifests/*ciliumnetworkpolicy*")) == []
     assert (
         "L7 rules not enforced: GET /api/v1/models, GET /api/v1/health" in capsys.readouterr().err
     )
@@ -61,9 +57,10 @@ def test_a_rerender_leaves_no_stale_file(tmp_path: Path) -> None:
     assert (out / "cilium-values.yaml").is_file()
     # The homelab has no Cilium and no L7 policy: their files must go.
     assert main(["render", "--stack", "homelab", "--out", str(out)]) == 0
-    names = {p.name for p in out.iterdir()}
+    names = {str(p.relative_to(out)) for p in out.rglob("*")}
     assert "cilium-values.yaml" not in names
     assert [n for n in names if "ciliumnetworkpolicy" in n] == []
+    assert "manifests/storage--networkpolicy--default-deny.yaml" in names
     assert {p.name for p in tmp_path.iterdir()} == {"out"}  # no staging directory left behind
 
 
@@ -110,3 +107,14 @@ def test_render_never_writes_the_kubeconfig(tmp_path: Path) -> None:
     assert [name for name in files if "kubeconfig" in name] == []
     assert all("c2VjcmV0" not in text and "apiVersion: v1\nkind: Config" not in text
                for text in files.values())  # fmt: skip
+
+
+def test_the_rendered_manifests_are_what_the_analyzer_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The Helm values and the k3d script sit beside manifests/, never in it.
+    main(["render", "--stack", "production", "--out", str(tmp_path)])
+    capsys.readouterr()
+    manifests = str(tmp_path / "manifests")
+    assert main(["connectivity", "list", "--manifests", manifests, "--enforcement", "cilium"]) == 0
+    assert "error" not in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """`python -m cnistack render`: write everything a stack applies, for review and GitOps.
 
-The same pure rendering the program applies, without an engine: one file per policy object, the
+The same pure rendering the program applies, without an engine: one file per policy object under
+`manifests/` (what `kubectl apply -f`, a GitOps tool or `connectivity --manifests` reads), the
 Cilium Helm values (`cilium-values.yaml`, usable with `helm template/install -f`) on a Cilium
 stack, and the k3d create command on a k3d stack. Never the kubeconfig: it is a secret of the
 stack and stays in Pulumi's state.
@@ -27,6 +28,7 @@ from cnistack.netpol.renderer import RenderedPolicies, render_policies
 from cnistack.stack_files import committed_stacks, load_stack
 
 MARKER = ".cnistack-render"
+MANIFESTS = "manifests"
 CILIUM_VALUES = "cilium-values.yaml"
 K3D_CREATE = "k3d-cluster-create.sh"
 
@@ -63,7 +65,7 @@ def _helm_command(config: StackConfig) -> str:
 def render_files(stack: str, config: StackConfig, rendered: RenderedPolicies) -> dict[str, str]:
     """File name -> content of everything stack ``stack`` applies."""
     files = {
-        manifest_filename(manifest): yaml.safe_dump(manifest, sort_keys=False)
+        f"{MANIFESTS}/{manifest_filename(manifest)}": yaml.safe_dump(manifest, sort_keys=False)
         for manifest in rendered.manifests
     }
     if config.cilium_settings is not None:
@@ -100,6 +102,8 @@ def write_tree(files: dict[str, str], out: Path) -> None:
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the render is not
+        (staging / MANIFESTS).mkdir()
+        (staging / MANIFESTS).chmod(0o777 & ~umask)
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
         if K3D_CREATE in files:
@@ -128,10 +132,10 @@ def main(argv: list[str]) -> int:
     except (ConfigError, FileNotFoundError, RenderError) as err:
         print(f"render: {err}", file=sys.stderr)
         return 2
-    manifests = sum(name.endswith(".yaml") and name != CILIUM_VALUES for name in files)
+    manifests = sum(name.startswith(f"{MANIFESTS}/") for name in files)
     extras = [name for name in (CILIUM_VALUES, K3D_CREATE) if name in files]
     also = f" (+ {', '.join(extras)})" if extras else ""
-    print(f"{manifests} manifests for stack {args.stack} in {args.out}{also}")
+    print(f"{manifests} manifests for stack {args.stack} in {args.out / MANIFESTS}{also}")
     for gap in rendered.fidelity:
         print(f"warning: {gap.message}", file=sys.stderr)
     return 0
