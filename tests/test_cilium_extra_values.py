@@ -149,3 +149,9 @@ def test_the_release_the_program_registers_carries_the_extra_values() -> None:
     release = run_program("production", {"cilium": cilium}).one(RELEASE)
     assert release.inputs["values"]["operator"] == {"prometheus": {"enabled": True}, "replicas": 1}
     assert release.inputs["values"]["encryption"] == {"enabled": True, "type": "wireguard"}
+
+
+def test_a_label_map_of_the_chart_takes_any_label() -> None:
+    # operator.nodeSelector defaults to {kubernetes.io/os: linux}: other labels are just as valid.
+    extra = {"operator": {"nodeSelector": {"node-role.kubernetes.io/infra": ""}}}
+    assert _values(extra)["operator"]["nodeSelector"] == {"node-role.kubernetes.io/infra": ""}
