@@ -61,7 +61,7 @@ homelab-prerequisites:
 
 # The main job: the homelab cluster on this laptop (needs Docker and k3d on PATH).
 homelab: homelab-prerequisites
-	@$(MAKE) --no-print-directory $(VENV)/.installed $(POLICY_VENV)/.installed
+	@$(MAKE) --no-print-directory install
 	command -v pulumi >/dev/null || bash scripts/toolchain.sh
 	$(TOOLCHAIN_ENV) && pulumi login --local >/dev/null && \
 	  (pulumi stack select homelab 2>/dev/null || pulumi stack init homelab) && \
