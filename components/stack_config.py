@@ -1,5 +1,8 @@
 """Read the stack config once, through the SDK's public API (`pulumi.Config`).
 
+Part of the Pulumi shell because it imports `pulumi` (cnistack never does); the validation itself
+is cnistack's `parse_stack_config`, shared with `render`, `connectivity` and the tests.
+
 Every value comes from `pulumi.Config`. Two things it does not offer:
 - listing keys: the model's keys are known; a misspelt key (`aisp-cni:clsuter`) is found in the
   stack file, which is where `pulumi config set` writes, so it still gets its "did you mean";
