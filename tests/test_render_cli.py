@@ -75,6 +75,15 @@ def test_render_refuses_to_replace_a_directory_it_did_not_write(
     )
 
 
+def test_render_refuses_an_output_path_that_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "out"
+    target.write_text("mine")
+    assert main(["render", "--stack", "homelab", "--out", str(target)]) == 2
+    assert capsys.readouterr().err == f"render: refusing to replace {target}: not a directory\n"
+
+
 def test_production_render_has_the_helm_values_the_program_installs(tmp_path: Path) -> None:
     main(["render", "--stack", "production", "--out", str(tmp_path)])
     text = (tmp_path / "cilium-values.yaml").read_text()

@@ -90,6 +90,8 @@ def render_files(stack: str, config: StackConfig, rendered: RenderedPolicies) ->
 
 def write_tree(files: dict[str, str], out: Path) -> None:
     """Replace ``out`` by exactly ``files``: written aside, then swapped in."""
+    if out.exists() and not out.is_dir():
+        raise RenderError(f"refusing to replace {out}: not a directory")
     if out.exists() and not (out / MARKER).is_file() and any(out.iterdir()):
         raise RenderError(
             f"refusing to replace {out}: not empty and not a previous render (no {MARKER}); "
