@@ -17,6 +17,9 @@ import pytest
 import yaml
 
 from cnistack.cli import main
+from cnistack.cli.render_command import render_files
+from cnistack.config import parse_stack_config
+from cnistack.netpol.renderer import render_policies
 
 pytestmark = pytest.mark.slow
 
@@ -31,15 +34,12 @@ def _cilium_chart() -> Path | None:
     return chart if (chart / "Chart.yaml").is_file() else None
 
 
-def _helm_template(tmp_path: Path, stack: str) -> list[dict[str, Any]]:
+def _helm_template(tmp_path: Path, values: Path) -> list[dict[str, Any]]:
     helm, chart = shutil.which("helm"), _cilium_chart()
     if helm is None or chart is None:
         pytest.skip("needs helm on PATH and the cilium@v1.15.0 module (CNISTACK_CILIUM_DIR)")
-    out = tmp_path / "render"
-    assert main(["render", "--stack", stack, "--out", str(out)]) == 0
     done = subprocess.run(
-        [helm, "template", "cilium", str(chart), "--namespace", "kube-system",
-         "-f", str(out / "cilium-values.yaml")],
+        [helm, "template", "cilium", str(chart), "--namespace", "kube-system", "-f", str(values)],
         capture_output=True, text=True, check=False, env={**os.environ, "HOME": str(tmp_path)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -52,7 +52,9 @@ def _one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 
 def test_production_values_render_the_adr_flags_with_the_real_chart(tmp_path: Path) -> None:
-    docs = _helm_template(tmp_path, "production")
+    out = tmp_path / "render"
+    assert main(["render", "--stack", "production", "--out", str(out)]) == 0
+    docs = _helm_template(tmp_path, out / "cilium-values.yaml")
     config = _one(docs, "ConfigMap", "cilium-config")["data"]
     assert config["kube-proxy-replacement"] == "true"
     assert config["enable-wireguard"] == "true"
@@ -73,3 +75,19 @@ def test_production_values_render_the_adr_flags_with_the_real_chart(tmp_path: Pa
     )
     paths = {v["hostPath"]["path"] for v in agent["volumes"] if "hostPath" in v}
     assert {"/var/lib/cni/bin", "/var/run/multus/cni/net.d"} <= paths
+
+
+def test_homelab_on_cilium_values_give_k3s_pod_cidr_and_the_k3d_api_server(tmp_path: Path) -> None:
+    config = parse_stack_config({"cni": "cilium", "cluster": {"kind": "k3d"}})
+    files = render_files(
+        "homelab", config, render_policies(config.network_policy, config.capabilities)
+    )
+    values = tmp_path / "cilium-values.yaml"
+    values.write_text(files["cilium-values.yaml"])
+    docs = _helm_template(tmp_path, values)
+    assert (
+        _one(docs, "ConfigMap", "cilium-config")["data"]["cluster-pool-ipv4-cidr"] == "10.42.0.0/16"
+    )
+    agent = _one(docs, "DaemonSet", "cilium")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for c in agent["containers"] for e in c.get("env", [])}
+    assert env["KUBERNETES_SERVICE_HOST"] == "k3d-aisp-homelab-server-0"
