@@ -3,8 +3,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
+# The program's runtime, named by Pulumi.yaml: requirements.txt only (no test packages).
 VENV := .venv
+# Tests, lint and type-check: requirements-dev.txt (the runtime's pins plus the test tools).
+DEV_VENV := .venv-dev
 PY := $(VENV)/bin/python
+DEV_PY := $(DEV_VENV)/bin/python
 POLICY_VENV := policies/venv
 # `pulumi login --local` below: a file backend in ~/.pulumi, no Pulumi Cloud account.
 # The lab passphrase protects the homelab stack only. Production's secrets (its kubeconfig)
@@ -21,10 +25,10 @@ OWN_SECRETS = if [ -z "$${PULUMI_CONFIG_PASSPHRASE}$${PULUMI_CONFIG_PASSPHRASE_F
 # built from Go modules by scripts/toolchain.sh.
 TOOLCHAIN_ENV = command -v pulumi >/dev/null || eval "$$(bash scripts/toolchain.sh --print-env)"
 
-.PHONY: help install toolchain toolchain-for-tests homelab preview test test-fast lint typecheck format render connectivity bench clean
+.PHONY: help install toolchain toolchain-for-tests homelab-prerequisites homelab preview test test-fast lint typecheck format render connectivity bench clean
 
 help:
-	@echo "make homelab     install everything, then pulumi up -s homelab (local backend)"
+	@echo "make homelab     check Docker and k3d, install, then pulumi up -s homelab (local backend)"
 	@echo "make test        lint, type-check and every test, engine previews included"
 	@echo "make test-fast   unit and mocks tests only (no engine)"
 	@echo "make preview     pulumi preview of both stacks with the policy pack"
@@ -32,10 +36,16 @@ help:
 	@echo "make connectivity  where homelab is wider than production"
 	@echo "make bench       connectivity and mocks benchmarks (benchmarks/)"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
+	$(PYTHON) -m venv $(DEV_VENV)
+	$(DEV_PY) -m pip install --quiet --upgrade pip
+	$(DEV_PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 $(POLICY_VENV)/.installed: policies/requirements.txt
@@ -43,7 +53,7 @@ $(POLICY_VENV)/.installed: policies/requirements.txt
 	$(POLICY_VENV)/bin/python -m pip install --quiet -r policies/requirements.txt
 	touch $@
 
-install: $(VENV)/.installed $(POLICY_VENV)/.installed
+install: $(VENV)/.installed $(DEV_VENV)/.installed $(POLICY_VENV)/.installed
 
 toolchain:
 	bash scripts/toolchain.sh
@@ -53,14 +63,19 @@ toolchain:
 toolchain-for-tests:
 	CNISTACK_TOOLCHAIN_PARTIAL=1 bash scripts/toolchain.sh
 
+# Docker running and k3d present, checked before anything is built.
+homelab-prerequisites:
+	@bash scripts/check_homelab_prerequisites.sh
+
 # The main job: the homelab cluster on this laptop (needs Docker and k3d on PATH).
-homelab: install
+homelab: homelab-prerequisites
+	@$(MAKE) --no-print-directory install
 	command -v pulumi >/dev/null || bash scripts/toolchain.sh
 	$(TOOLCHAIN_ENV) && $(LAB_SECRETS) && pulumi login --local >/dev/null && \
 	  (pulumi stack select homelab 2>/dev/null || pulumi stack init homelab) && \
 	  pulumi up -s homelab --yes --policy-pack policies --policy-pack-config policies/config/homelab.json
 
-preview: install
+preview: $(VENV)/.installed $(POLICY_VENV)/.installed
 	command -v pulumi >/dev/null || bash scripts/toolchain.sh
 	$(TOOLCHAIN_ENV) && pulumi login --local >/dev/null && \
 	  for stack in homelab production; do ( \
@@ -69,23 +84,23 @@ preview: install
 	    pulumi preview -s $$stack --policy-pack policies --policy-pack-config policies/config/$$stack.json \
 	  ) || exit 1; done
 
-lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+lint: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/ruff check .
+	$(DEV_VENV)/bin/ruff format --check .
 
-format: $(VENV)/.installed
-	$(VENV)/bin/ruff format .
-	$(VENV)/bin/ruff check --fix .
+format: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/ruff format .
+	$(DEV_VENV)/bin/ruff check --fix .
 
-typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy
+typecheck: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/mypy
 
 test-fast: install
-	$(PY) -m pytest -m "not engine"
+	$(DEV_PY) -m pytest -m "not engine"
 
 # The README's test command; .ci/run calls it. Builds the engine when its cache is missing.
 test: install lint typecheck toolchain-for-tests
-	$(PY) -m pytest
+	$(DEV_PY) -m pytest
 
 render: $(VENV)/.installed
 	$(PY) -m cnistack render --stack homelab --out out/homelab
@@ -94,9 +109,10 @@ render: $(VENV)/.installed
 connectivity: $(VENV)/.installed
 	$(PY) -m cnistack connectivity diff stack:production stack:homelab
 
+# bench_program runs the program under the tests' mocks (tests/conftest.py): the dev venv.
 bench: install
-	$(PY) benchmarks/bench_program.py
-	$(PY) benchmarks/bench_connectivity.py
+	$(DEV_PY) benchmarks/bench_program.py
+	$(DEV_PY) benchmarks/bench_connectivity.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

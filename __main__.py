@@ -5,18 +5,14 @@ engine); this file reads the stack config once, builds the components and export
 """
 
 import pulumi
-from pulumi.runtime import get_config_secret_keys_env, is_config_secret
-from pulumi.runtime.config import CONFIG, get_config_env
 
 from cnistack.cilium import hubble_ui_access
-from cnistack.config import parse_stack_config, project_config, project_keys
 from cnistack.netpol.renderer import render_policies
 from cnistack.targeting import check_secrets_passphrase, check_target
 from components import Cluster, ClusterArgs, Cni, CniArgs, NetworkPolicySet, NetworkPolicySetArgs
+from components.stack_config import read_stack_config
 
-engine_config = {**get_config_env(), **CONFIG.get()}
-secret_keys = {*get_config_secret_keys_env(), *filter(is_config_secret, engine_config)}
-config = parse_stack_config(project_config(engine_config), project_keys(secret_keys))
+config = read_stack_config()
 # Before any resource is registered: the right cluster, and not the lab's secrets passphrase.
 check_secrets_passphrase(config)
 check_target(config)

@@ -1,7 +1,7 @@
 """Benchmark `connectivity list` end to end, side by side with network-config-analyzer (nca).
 
-    .venv/bin/python benchmarks/bench_connectivity.py            # full run (README table)
-    .venv/bin/python benchmarks/bench_connectivity.py --sizes 250x500 --peer-sizes 250x500
+    .venv-dev/bin/python benchmarks/bench_connectivity.py            # full run (README table)
+    .venv-dev/bin/python benchmarks/bench_connectivity.py --sizes 250x500 --peer-sizes 250x500
 
 For every size PODSxPOLICIES: generate a synthetic cluster (benchmarks/generate.py, fixed seed),
 run `python -m cnistack connectivity list --manifests DIR --enforcement kube-router --format json

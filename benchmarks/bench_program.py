@@ -3,7 +3,7 @@
 Target (issue: "The Pulumi program"): under 2 seconds per stack. Each repetition is a
 fresh program (new mocks, config from the stack file), as in the tests.
 
-Usage: .venv/bin/python benchmarks/bench_program.py [--repeat N]
+Usage: .venv-dev/bin/python benchmarks/bench_program.py [--repeat N]
 """
 
 from __future__ import annotations

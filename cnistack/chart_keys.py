@@ -8,12 +8,26 @@ nor ../shared.
 
 from __future__ import annotations
 
+import difflib
 import json
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from cnistack.cilium import value_paths
+
+def value_paths(values: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of every leaf of a values mapping, for checking against the chart."""
+    if not isinstance(values, dict) or not values:
+        return [prefix] if prefix else []
+    paths: list[str] = []
+    for key, value in values.items():
+        paths += value_paths(value, f"{prefix}.{key}" if prefix else key)
+    return paths
+
+
+def has_reference(version: str) -> bool:
+    name = f"cilium-{version}-values-keys.json"
+    return (resources.files("cnistack") / "data" / name).is_file()
 
 
 @cache
@@ -41,3 +55,18 @@ def unknown_value_keys(values: dict[str, Any], version: str) -> list[str]:
         return any(".".join(parts[:i]) in open_maps for i in range(1, len(parts)))
 
     return sorted(path for path in value_paths(values) if not known(path))
+
+
+def nearest_key(path: str, version: str) -> str | None:
+    """``path`` with its first unknown segment replaced by the closest chart key there."""
+    keys, _ = _reference(version)
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        parent = ".".join(parts[:i])
+        if (f"{parent}.{part}" if parent else part) in keys:
+            continue
+        prefix = f"{parent}." if parent else ""
+        siblings = {k.removeprefix(prefix).split(".")[0] for k in keys if k.startswith(prefix)}
+        hint = difflib.get_close_matches(part, sorted(siblings), n=1)
+        return ".".join([*parts[:i], hint[0], *parts[i + 1 :]]) if hint else None
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnistack.cilium_extra_values import merge_extra_values
 from cnistack.config import CiliumSettings, ExistingCluster, K3dCluster, StackConfig
 
 CHART = "cilium"
@@ -165,7 +166,9 @@ def helm_values(config: StackConfig) -> dict[str, Any]:
     if isinstance(cluster, K3dCluster):
         # Cilium's cluster-pool IPAM hands out K3s's pod CIDR (ADR-013 diagram: 10.42.x.x).
         values["ipam"] = {"operator": {"clusterPoolIPv4PodCIDRList": [cluster.pod_cidr]}}
-    return values
+    # Last, so the stack's escape hatch wins over every default above; the values the ADR
+    # decides were refused when the config was read (cnistack/cilium_extra_values.py).
+    return merge_extra_values(values, settings.extra_values)
 
 
 def cilium_namespace(config: StackConfig) -> str:
@@ -187,13 +190,3 @@ def hubble_ui_access(config: StackConfig) -> dict[str, str] | None:
         ),
         "url": f"http://localhost:{HUBBLE_UI_LOCAL_PORT}",
     }
-
-
-def value_paths(values: Any, prefix: str = "") -> list[str]:
-    """Dotted paths of every leaf the program sets, for checking against the chart."""
-    if not isinstance(values, dict) or not values:
-        return [prefix] if prefix else []
-    paths: list[str] = []
-    for key, value in values.items():
-        paths += value_paths(value, f"{prefix}.{key}" if prefix else key)
-    return paths

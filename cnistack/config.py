@@ -12,7 +12,6 @@ objects as JSON strings) or as a stack file holds it (native YAML); both go thro
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 import re
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
+from cnistack.cilium_extra_values import extra_value_problems
 from cnistack.flavours import (
     K3S,
     KUBERNETES,
@@ -37,6 +37,8 @@ from cnistack.flavours import (
     OPENSHIFT_DEFAULT_CLUSTER_NETWORK,
     ClusterFlavour,
 )
+from cnistack.key_hints import allowed_keys, did_you_mean
+from cnistack.netpol.overlay import OverlayError, apply_overlay, is_overlay
 from cnistack.netpol.policy_model import PolicyModel, default_policy_model
 
 PROJECT = "aisp-cni"
@@ -301,6 +303,8 @@ class CiliumSettings(_Model):
     # Staged rollout: policies are evaluated and logged as AUDIT verdicts, nothing is dropped
     # (chart 1.15.0 `policyAuditMode`, cilium-configmap.yaml `policy-audit-mode`).
     policy_audit_mode: bool = False
+    # Helm values merged last, for what the settings above do not cover (IPAM, replicas, ...).
+    extra_values: dict[str, Any] = Field(default_factory=dict)
 
 
 class StackConfig(_Model):
@@ -312,6 +316,19 @@ class StackConfig(_Model):
     network_policy: PolicyModel = Field(default_factory=default_policy_model)
     # Only for an existing cluster; held as a secret and never printed.
     kubeconfig: SecretStr | None = None
+
+    @field_validator("network_policy", mode="before")
+    @classmethod
+    def _overlay_on_the_default_model(cls, value: Any) -> Any:
+        # `extends: default`: the stack changes the platform's model instead of replacing it.
+        if not is_overlay(value):
+            return value
+        try:
+            return apply_overlay(value)
+        except OverlayError as err:
+            raise _OtherKeyError(
+                ".".join(("networkPolicy", err.key)).rstrip("."), str(err)
+            ) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -393,6 +410,24 @@ class StackConfig(_Model):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _extra_values_are_chart_keys_not_decisions(self) -> StackConfig:
+        settings = self.cilium_settings
+        if settings is None or not settings.extra_values:
+            return self
+        # cnistack.cilium builds the values from this module's models, hence the late import.
+        from cnistack.cilium import helm_values  # noqa: PLC0415
+
+        own = helm_values(
+            self.model_copy(update={"cilium": settings.model_copy(update={"extra_values": {}})})
+        )
+        problems = extra_value_problems(settings.extra_values, settings.chart.version, own)
+        if problems:
+            raise _OtherKeyError.many(
+                [(f"cilium.extraValues.{path}".rstrip("."), why) for path, why in problems]
+            )
+        return self
+
     @property
     def cilium_settings(self) -> CiliumSettings | None:
         if self.cni != "cilium":
@@ -427,6 +462,15 @@ class StackConfig(_Model):
         return ClusterNetworkSettings(cidr=default.cidr, host_prefix=default.host_prefix)
 
     @property
+    def pod_cidr(self) -> str | None:
+        """The cluster's pod network where the stack knows it: k3d's cluster CIDR, OpenShift's
+        clusterNetwork; None on a plain Kubernetes cluster (its CNI's own choice)."""
+        if isinstance(self.cluster, K3dCluster):
+            return self.cluster.pod_cidr
+        network = self.cluster_network
+        return network.cidr if network is not None else None
+
+    @property
     def capabilities(self) -> CapabilityProfile:
         settings = self.cilium_settings
         if settings is None:
@@ -443,6 +487,12 @@ class _OtherKeyError(ValueError):
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}::{message}")
+
+    @classmethod
+    def many(cls, problems: list[tuple[str, str]]) -> _OtherKeyError:
+        error = cls(*problems[0])
+        error.args = ("\n".join(f"{key}::{message}" for key, message in problems),)
+        return error
 
 
 def _decode(value: Any) -> Any:
@@ -461,15 +511,14 @@ def _describe(error: Mapping[str, Any], allowed: list[str]) -> str:
         loc = loc[:1] + loc[2:]  # the discriminator's tag is not a key of the file
     message = str(error["msg"]).removeprefix("Value error, ")
     if "::" in message:
-        key, message = message.split("::", 1)
-        return f"{PROJECT}:{key}: {message}"
+        pairs = (line.split("::", 1) for line in message.split("\n"))
+        return "\n  ".join(f"{PROJECT}:{key}: {text}" for key, text in pairs)
     key = ".".join(str(part) for part in loc) or "(stack)"
     if error["type"] == "extra_forbidden":
-        siblings = allowed if len(loc) == 1 else []
-        hint = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        siblings = allowed if len(loc) == 1 else allowed_keys(StackConfig, error["loc"][:-1])
+        suggestion = did_you_mean(str(loc[-1]), siblings)
         choices = f" Allowed keys: {', '.join(siblings)}." if siblings else ""
-        return f"{PROJECT}:{key}: unknown key{suggestion}{choices}"
+        return f"{PROJECT}:{key}: unknown key{suggestion or '.'}{choices}"
     if error["type"] == "missing":
         return f"{PROJECT}:{key}: required, no default (it must be chosen per environment)"
     given = error.get("input")
@@ -516,8 +565,3 @@ def project_config(all_config: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in all_config.items()
         if key.startswith(prefix)
     }
-
-
-def project_keys(full_keys: Collection[str]) -> set[str]:
-    """``aisp-cni:kubeconfig`` -> ``kubeconfig``, dropping other namespaces."""
-    return set(project_config(dict.fromkeys(full_keys)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 
-from cnistack.config import K3dCluster
+from cnistack.config import K3S_POD_CIDR, K3S_SERVICE_CIDR, K3dCluster
 
 
 def _on_servers(arg: str) -> list[str]:
@@ -43,6 +43,14 @@ def create_args(cluster: K3dCluster, *, cni: str, kube_proxy_replacement: bool) 
         # chart's init container makes at /run/cilium/cgroupv2 propagates to the agent.
         # Ref: k3d-io/k3d#1268.
         args += ["--env", "K3D_FIX_MOUNTS=1@all"]
+        return args
+    # Flannel takes K3s's CIDRs; name them only where the stack differs from K3s's defaults, so
+    # that the create command of an existing homelab (and with it the cluster, replaced on any
+    # change of that command) stays the same.
+    if cluster.pod_cidr != K3S_POD_CIDR:
+        args += _on_servers(f"--cluster-cidr={cluster.pod_cidr}")
+    if cluster.service_cidr != K3S_SERVICE_CIDR:
+        args += _on_servers(f"--service-cidr={cluster.service_cidr}")
     return args
 
 

@@ -49,6 +49,13 @@ def secret_stack_keys(name: str, project_dir: Path = PROJECT_DIR) -> set[str]:
     return {key for key, value in _stack_values(name, project_dir).items() if _is_encrypted(value)}
 
 
+def stack_file_keys(name: str, project_dir: Path = PROJECT_DIR) -> set[str]:
+    """The project keys a stack file sets (none when the stack has no file)."""
+    if not stack_file(name, project_dir).is_file():
+        return set()
+    return set(_stack_values(name, project_dir))
+
+
 def load_stack(name: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The validated config of a committed stack, e.g. ``load_stack("homelab")``."""
     return parse_stack_config(

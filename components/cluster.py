@@ -46,6 +46,11 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-kubernetes",
             kubeconfig=self.kubeconfig,
             context=context,
+            # A k3d cluster is this stack's own: once it is gone (deleted by hand, laptop
+            # reset), its objects are gone with it, so `pulumi destroy` drops them from the
+            # state instead of failing on the unreachable API server. Never on a cluster we
+            # did not create: there an unreachable API server must stop the destroy.
+            delete_unreachable=isinstance(args.cluster, K3dCluster),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"name": self.name, "kubeconfig": self.kubeconfig})
@@ -57,6 +62,8 @@ class Cluster(pulumi.ComponentResource):
         k3d_cluster = command.local.Command(
             f"{name}-k3d",
             create=k3d.command_line(create),
+            # Exits 0 when the cluster is already gone ("No clusters found"), so destroy works
+            # then too. Ref: k3d-io/k3d cmd/cluster/clusterDelete.go, parseDeleteClusterCmd.
             delete=k3d.command_line(k3d.delete_args(cluster)),
             # K3s cannot change its CNI in place: any change of the create command (CNI
             # flags included) must show as a replacement in the preview, and the old

@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from cnistack.netpol.renderer import RenderedPolicies
+from cnistack.netpol.renderer import SENSITIVE_LABEL, RenderedPolicies
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,12 @@ class NetworkPolicySet(pulumi.ComponentResource):
                     f"{name}-ns-{metadata['name']}",
                     metadata=metadata,
                     opts=pulumi.ResourceOptions(
-                        parent=self, provider=args.provider, protect=args.protect
+                        parent=self,
+                        provider=args.provider,
+                        protect=args.protect,
+                        # Deleting a namespace deletes its PersistentVolumeClaims: a namespace
+                        # holding C4-C5 data (ADR-013 "Context") outlives the stack.
+                        retain_on_delete=_holds_data(metadata),
                     ),
                 )
                 continue
@@ -76,3 +81,7 @@ def _child_name(name: str, manifest: dict[str, Any]) -> str:
     kind = "cnp" if manifest["kind"] == "CiliumNetworkPolicy" else "np"
     metadata = manifest["metadata"]
     return f"{name}-{kind}-{metadata['namespace']}-{metadata['name']}"
+
+
+def _holds_data(metadata: dict[str, Any]) -> bool:
+    return bool(metadata.get("labels", {}).get(SENSITIVE_LABEL) == "true")

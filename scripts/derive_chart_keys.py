@@ -9,10 +9,13 @@ Two kinds of keys are collected:
 - every mapping key of the parsed values.yaml, as a dotted path;
 - keys the chart documents but leaves commented out (helm-docs style: a ``# --``
   comment block followed by ``#key: value``), such as ``kubeProxyReplacement``.
-Paths whose default is an empty mapping (``podAnnotations: {}``) are free-form:
-any sub-key is accepted below them.
+Paths whose default is an empty mapping (``podAnnotations: {}``) or a label map
+(``nodeSelector: {kubernetes.io/os: linux}``) are free-form: any sub-key is accepted below them.
 
-Usage: python scripts/derive_chart_keys.py [VALUES_YAML] [OUT_JSON]
+Usage: python scripts/derive_chart_keys.py VALUES_YAML [OUT_JSON]
+
+VALUES_YAML is the chart's values.yaml at the pinned version, e.g.
+$(go env GOMODCACHE)/github.com/cilium/cilium@v1.15.0/install/kubernetes/cilium/values.yaml.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_VALUES = REPO.parent / "shared/reference/cilium/1.15.0/values.yaml"
 DEFAULT_OUT = REPO / "cnistack/data/cilium-1.15.0-values-keys.json"
 
 _KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_-]*):")
@@ -41,7 +43,9 @@ def mapping_paths(node: Any, prefix: str = "") -> tuple[set[str], set[str]]:
         for key, value in node.items():
             path = f"{prefix}.{key}" if prefix else str(key)
             keys.add(path)
-            if value == {}:
+            # `{}` defaults, and label maps such as `nodeSelector: {kubernetes.io/os: linux}`
+            # (their keys are Kubernetes label keys, so any other label is as valid).
+            if value == {} or (isinstance(value, dict) and any("/" in str(k) for k in value)):
                 open_maps.add(path)
             sub_keys, sub_open = mapping_paths(value, path)
             keys |= sub_keys
@@ -77,12 +81,19 @@ def documented_commented_keys(text: str) -> set[str]:
     return found
 
 
+def _chart_version(values_path: Path) -> str:
+    chart = values_path.parent / "Chart.yaml"
+    if chart.is_file():
+        return str(yaml.safe_load(chart.read_text())["version"])
+    return values_path.parent.name
+
+
 def derive(values_path: Path) -> dict[str, Any]:
     raw = values_path.read_bytes()
     keys, open_maps = mapping_paths(yaml.safe_load(raw))
     keys |= documented_commented_keys(raw.decode())
     return {
-        "source": f"cilium chart values.yaml ({values_path.parent.name})",
+        "source": f"cilium chart values.yaml ({_chart_version(values_path)})",
         "sha256": hashlib.sha256(raw).hexdigest(),
         "keys": sorted(keys),
         "openMaps": sorted(open_maps),
@@ -90,7 +101,10 @@ def derive(values_path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    values_path = Path(argv[0]) if argv else DEFAULT_VALUES
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python scripts/derive_chart_keys.py VALUES_YAML [OUT_JSON]", file=sys.stderr)
+        return 2
+    values_path = Path(argv[0])
     out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
     out.write_text(json.dumps(derive(values_path), indent=1, sort_keys=True) + "\n")
     print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")

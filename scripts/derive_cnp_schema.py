@@ -1,15 +1,16 @@
 """Derive the CiliumNetworkPolicy structural schema the tests and the renderer validate against.
 
-Reads the `cilium.io/v2` CiliumNetworkPolicy CRD shipped with Cilium (kept unchanged under
-/work/shared/reference, see its SOURCES.md), takes the `v2` version's `openAPIV3Schema`, strips
+Reads the `cilium.io/v2` CiliumNetworkPolicy CRD shipped with Cilium (the CRD file of the pinned
+version, given as the first argument), takes the `v2` version's `openAPIV3Schema`, strips
 every `description` annotation (the property *named* `description` under `spec` is kept) and writes
 it with a `x-cnistack-source` header recording where it came from. Only the derived file is read at
 test time, so the tests do not depend on the shared reference tree.
 
 Regenerate after bumping the Cilium version the ADR pins (ADR-013, "Decision"):
 
-    .venv/bin/python scripts/derive_cnp_schema.py \
-        /work/shared/reference/cilium/<version>/ciliumnetworkpolicies.yaml
+    CRDS=$(go env GOMODCACHE)/github.com/cilium/cilium@v<version>/pkg/k8s/apis/cilium.io/client/crds
+    .venv/bin/python scripts/derive_cnp_schema.py --cilium-version <version> \
+        "$CRDS/v2/ciliumnetworkpolicies.yaml"
 
 The Cilium version is read from the CRD file's parent directory name unless `--cilium-version`
 is given. Output is deterministic (`sort_keys=True, indent=1`), so a regeneration from the same
@@ -27,7 +28,6 @@ from typing import Any
 
 import yaml
 
-DEFAULT_CRD = Path("/work/shared/reference/cilium/1.15.0/ciliumnetworkpolicies.yaml")
 DEFAULT_OUT = (
     Path(__file__).resolve().parent.parent / "cnistack" / "data" / "cnp-structural-schema.json"
 )
@@ -85,7 +85,7 @@ def render(schema: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("crd", nargs="?", type=Path, default=DEFAULT_CRD)
+    parser.add_argument("crd", type=Path, help="ciliumnetworkpolicies.yaml of the pinned Cilium")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--cilium-version", help="defaults to the CRD file's directory name")
     args = parser.parse_args(argv)

@@ -4,7 +4,8 @@ Tests read only the copy, so the suite is pinned with the code that passes it. E
 written as a self-contained manifest file (fixture + the case's policies) so it can be replayed with
 `python -m cnistack connectivity query --manifests tests/data/conformance/cases/<id>.yaml ...`.
 
-Usage: python scripts/derive_conformance.py [SOURCE_DIR] (default /work/shared/conformance)
+Usage: python scripts/derive_conformance.py SOURCE_DIR
+(SOURCE_DIR holds the suite: README.md, fixture.yaml, cases.yaml)
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ DEST = ROOT / "tests" / "data" / "conformance"
 
 
 def main(argv: list[str]) -> int:
-    source = Path(argv[0]) if argv else Path("/work/shared/conformance")
+    if len(argv) != 1:
+        print("usage: python scripts/derive_conformance.py SOURCE_DIR", file=sys.stderr)
+        return 2
+    source = Path(argv[0])
     DEST.mkdir(parents=True, exist_ok=True)
     for name in ("README.md", "fixture.yaml", "cases.yaml"):
         shutil.copyfile(source / name, DEST / name)

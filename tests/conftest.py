@@ -65,6 +65,7 @@ class RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         self.options[request.name] = {
             "protect": request.protect,
+            "retainOnDelete": request.retainOnDelete,
             "replaceOnChanges": list(request.replaceOnChanges),
             "deleteBeforeReplace": request.deleteBeforeReplace,
             "additionalSecretOutputs": list(request.additionalSecretOutputs),

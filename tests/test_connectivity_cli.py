@@ -111,7 +111,7 @@ def test_query_exit_codes_and_deciders(capsys: pytest.CaptureFixture[str]) -> No
     code, out, _ = run(capsys, *base, "--port", "80")
     assert code == 0 and "L4 probe" in out
     code, _, err = run(capsys, *base[:-4], "--from", "x/nope", "--to", "x/a", "--port", "80")
-    assert code == 2 and err == "error: query: unknown pod 'x/nope'\n"
+    assert code == 2 and err == "error: query: unknown pod 'x/nope'; nearest: x/a, x/b, x/c\n"
 
 
 def test_probes_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

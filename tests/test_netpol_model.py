@@ -452,12 +452,12 @@ BAD_INTENTS: list[tuple[str, Mutation, str]] = [
     (
         "flow-typo",
         _flow(0, form="app/web"),
-        "flow 'app-to-db': form: Extra inputs are not permitted",
+        "flow 'app-to-db': form: unknown key; did you mean 'from'?",
     ),
     (
         "namespace-typo",
         _ns(1, sensitve=True),
-        "namespace 'data': sensitve: Extra inputs are not permitted",
+        "namespace 'data': sensitve: unknown key; did you mean 'sensitive'?",
     ),
     (
         "flow-missing-from",

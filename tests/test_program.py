@@ -182,7 +182,10 @@ def test_homelab_on_cilium_installs_an_unprotected_release_with_k3d_values() -> 
         ({"cni": "calico"}, "aisp-cni:cni: Input should be 'flannel' or 'cilium' (got 'calico')"),
         ({"cluster": {"kind": "k3d", "servers": 0}}, "aisp-cni:cluster.servers"),
         ({"cilium": {"encryption": "wireguard"}}, "cilium settings on a flannel stack"),
-        ({"clustr": {"kind": "k3d"}}, "aisp-cni:clustr: unknown key; did you mean 'cluster'?"),
+        (
+            {"cluster": {"kind": "k3d", "agent": 2}},
+            "aisp-cni:cluster.agent: unknown key; did you mean 'agents'?",
+        ),
     ],
 )
 def test_bad_config_stops_the_program_before_any_resource(

@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
             "A and B are `stack:NAME`, `manifests:PATH[,PATH...]` (or a bare PATH), each with an "
             "optional `@kube-router`/`@cilium` suffix choosing the enforcement profile. Examples: "
             "`diff stack:homelab stack:production`; "
-            "`diff manifests:out/@kube-router manifests:out/@cilium`."
+            "`diff manifests:out/production/manifests@kube-router "
+            "manifests:out/production/manifests@cilium` (directories written by `render`)."
         ),
     )
     p_diff.add_argument("a", metavar="A")

@@ -36,6 +36,7 @@ from cnistack.connectivity.policies import (
 )
 from cnistack.connectivity.ports import ALL, EMPTY, PortSet
 from cnistack.connectivity.selectors import LabelIndex
+from cnistack.key_hints import nearest
 
 
 def iter_bits(bits: int) -> Iterator[int]:
@@ -300,7 +301,9 @@ class Analyzer:
         """Class of `ns/pod` or of an IP address (a pod's IP stands for that pod)."""
         if "/" in endpoint and not _looks_like_ip(endpoint.split("/", maxsplit=1)[0]):
             if endpoint not in self.class_of_pod:
-                raise InputError(f"unknown pod {endpoint!r}")
+                names = ", ".join(nearest(endpoint, list(self.class_of_pod)))
+                hint = f"; nearest: {names}" if names else ""
+                raise InputError(f"unknown pod {endpoint!r}{hint}")
             return self.classes[self.class_of_pod[endpoint]], endpoint
         try:
             addr = ipaddress.ip_address(endpoint)

@@ -2,7 +2,8 @@
 
 The analyzer evaluates `render_policies(...).manifests + representative_pods(...)` like a cluster:
 pods carry the workload's labels and named container ports and a synthetic, deterministic
-`status.podIP` in K3s's default pod CIDR 10.42.0.0/16. The cluster flavour's DNS namespace always
+`status.podIP` in the cluster's pod CIDR (K3s's default 10.42.0.0/16 unless the stack sets
+`cluster.podCidr`). The cluster flavour's DNS namespace always
 holds one DNS pod built from the flavour profile (cnistack/flavours.py: CoreDNS `k8s-app: kube-dns`
 on 53 in kube-system; on OpenShift `dns-default` pods in openshift-dns on 5353), because every
 managed namespace's DNS allow targets it. Each namespace named as a `{hostNetwork: NS}` source of
@@ -10,9 +11,9 @@ a flow of this flavour gets one `host-network` pod with `spec.hostNetwork: true`
 address in NODE_CIDR; on a flavour with a host-network namespace label (OpenShift) that namespace
 carries the label, as OpenShift's networking attributes host-network ingress traffic to it.
 
-Addressing: the DNS namespace is 10.42.0.x; the other namespaces, sorted by name, are 10.42.1.x,
-10.42.2.x, ...; workloads sorted by name get hosts .10, .11, ... (the DNS pod takes .10 of its
-namespace); host-network pods get 192.168.0.10, .11, ... in namespace order.
+Addressing, with the default CIDR: the DNS namespace is 10.42.0.x; the other namespaces, sorted
+by name, are 10.42.1.x, 10.42.2.x, ...; workloads sorted by name get hosts .10, .11, ... (the DNS
+pod takes .10 of its namespace); host-network pods get 192.168.0.10, .11, ... in namespace order.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cnistack.netpol.policy_model import (
     Workload,
 )
 
+# K3s's default cluster CIDR, for callers that know no stack (benchmarks, plain models).
 POD_CIDR = ipaddress.IPv4Network("10.42.0.0/16")
 # Synthetic node addresses, outside POD_CIDR, for host-network pods.
 NODE_CIDR = ipaddress.IPv4Network("192.168.0.0/24")
@@ -62,10 +64,13 @@ def _pod(
     }
 
 
-def _address(namespace_index: int, host: int) -> str:
-    if namespace_index > MAX_HOST or host > MAX_HOST:
-        raise ValueError("too many namespaces or workloads for synthetic pod addresses")
-    return str(POD_CIDR.network_address + namespace_index * 256 + host)
+def _address(pod_cidr: ipaddress.IPv4Network, namespace_index: int, host: int) -> str:
+    address = pod_cidr.network_address + namespace_index * 256 + host
+    if namespace_index > MAX_HOST or host > MAX_HOST or address not in pod_cidr:
+        raise ValueError(
+            f"too many namespaces or workloads for synthetic pod addresses in {pod_cidr}"
+        )
+    return str(address)
 
 
 def _workload_pod(workload: Workload, ip: str) -> dict[str, Any]:
@@ -101,9 +106,12 @@ def _absent_workloads(model: PolicyModel, flavour: ClusterFlavour) -> set[str]:
 
 
 def representative_pods(
-    model: PolicyModel, flavour: ClusterFlavour = KUBERNETES
+    model: PolicyModel,
+    flavour: ClusterFlavour = KUBERNETES,
+    pod_cidr: ipaddress.IPv4Network | str = POD_CIDR,
 ) -> list[dict[str, Any]]:
     """Namespaces the renderer does not emit (DNS, unmanaged ones) and one Pod each."""
+    network = ipaddress.IPv4Network(pod_cidr)
     dns = flavour.dns
     extra_labels = {ns.name: dict(ns.labels) for ns in model.namespaces}
     host_network = _host_network_namespaces(model, flavour)
@@ -129,9 +137,8 @@ def representative_pods(
          "protocol": p.protocol}
         for p in dns.ports
     ]  # fmt: skip
-    manifests.append(
-        _pod(dns.pod_name, dns.namespace, dict(dns.pod_labels), dns_ports, _address(0, FIRST_HOST))
-    )
+    dns_ip = _address(network, 0, FIRST_HOST)
+    manifests.append(_pod(dns.pod_name, dns.namespace, dict(dns.pod_labels), dns_ports, dns_ip))
     others = sorted({ns.name for ns in model.namespaces} - {dns.namespace})
     octet = {dns.namespace: 0} | {name: i for i, name in enumerate(others, start=1)}
     for namespace in [dns.namespace, *others]:
@@ -141,7 +148,7 @@ def representative_pods(
         )
         first = FIRST_HOST + 1 if namespace == dns.namespace else FIRST_HOST
         for host, workload in enumerate(workloads, start=first):
-            manifests.append(_workload_pod(workload, _address(octet[namespace], host)))
+            manifests.append(_workload_pod(workload, _address(network, octet[namespace], host)))
     for host, namespace in enumerate(host_network, start=FIRST_HOST):
         if host > MAX_HOST:
             raise ValueError("too many host-network namespaces for synthetic node addresses")

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from cnistack.flavours import FlavourName
+from cnistack.key_hints import allowed_keys, did_you_mean
 from cnistack.netpol import k8s_names
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
@@ -68,7 +69,7 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _summarise(exc: ValidationError) -> str:
+def _summarise(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
     errors = exc.errors()
     parts = []
     for err in errors:
@@ -80,17 +81,24 @@ def _summarise(exc: ValidationError) -> str:
         ):
             continue
         msg = str(err["msg"]).removeprefix(_VALUE_ERROR_PREFIX)
+        if err["type"] == "extra_forbidden" and model is not None:
+            msg = "unknown key" + did_you_mean(str(loc[-1]), allowed_keys(model, loc[:-1]))
         where = _format_loc(loc)
         parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts)
 
 
-def _named(label: str, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+def _named(
+    label: str,
+    data: Any,
+    handler: ModelWrapValidatorHandler[Any],
+    model: type[BaseModel] | None = None,
+) -> Any:
     """Run the inner validation and prefix any error with the intent's name."""
     try:
         return handler(data)
     except ValidationError as exc:
-        raise ValueError(f"{label}: {_summarise(exc)}") from None
+        raise ValueError(f"{label}: {_summarise(exc, model)}") from None
 
 
 def _raw_name(data: Any, key: str = "name") -> str | None:
@@ -152,7 +160,7 @@ class Namespace(_Frozen):
     @classmethod
     def _name_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         name = _raw_name(data)
-        result: Self = _named(f"namespace {name!r}" if name else "namespace", data, handler)
+        result: Self = _named(f"namespace {name!r}" if name else "namespace", data, handler, cls)
         return result
 
 
@@ -249,7 +257,7 @@ class Workload(_Frozen):
         label = f"workload '{namespace}/{name}'" if name and namespace else "workload"
         if name and not namespace:
             label = f"workload {name!r}"
-        result: Self = _named(label, data, handler)
+        result: Self = _named(label, data, handler, cls)
         return result
 
 
@@ -427,7 +435,7 @@ class Flow(_Frozen):
     @classmethod
     def _name_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         name = _raw_name(data)
-        result: Self = _named(f"flow {name!r}" if name else "flow", data, handler)
+        result: Self = _named(f"flow {name!r}" if name else "flow", data, handler, cls)
         return result
 
 
