@@ -13,6 +13,7 @@ from typing import Any, TextIO, cast
 
 import yaml
 
+from cnistack.connectivity.cluster_source import cluster_label, load_cluster_inputs
 from cnistack.connectivity.diff import DIFF_FORMATS, diff_flows, write_diff
 from cnistack.connectivity.engine import Analyzer, Request
 from cnistack.connectivity.errors import InputError
@@ -43,7 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     def add_input(p: argparse.ArgumentParser) -> None:
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--stack", help="analyse what the program renders for this stack")
-        group.add_argument("--manifests", nargs="+", metavar="PATH", help="YAML files/directories")
+        group.add_argument(
+            "--manifests", nargs="+", metavar="PATH", help="YAML/JSON files, directories, - (stdin)"
+        )
+        group.add_argument(
+            "--cluster",
+            nargs="?",
+            const="",
+            metavar="CONTEXT",
+            help="read a live cluster through its API (kubeconfig context; default: current)",
+        )
+        p.add_argument("--kubeconfig", help="kubeconfig for --cluster (default: the client's)")
         p.add_argument(
             "--enforcement",
             choices=ENFORCEMENTS,
@@ -70,15 +81,21 @@ def _parser() -> argparse.ArgumentParser:
         "diff",
         help="flows added, removed and changed from A to B",
         description=(
-            "A and B are `stack:NAME`, `manifests:PATH[,PATH...]` (or a bare PATH), each with an "
-            "optional `@kube-router`/`@cilium` suffix choosing the enforcement profile. Examples: "
+            "A and B are `stack:NAME`, `manifests:PATH[,PATH...]` (or a bare PATH) or "
+            "`cluster:[CONTEXT]` (a live cluster, see --kubeconfig), each with an optional "
+            "`@kube-router`/`@cilium` suffix choosing the enforcement profile (default: "
+            "--enforcement, else the stack side's own). Examples: "
             "`diff stack:homelab stack:production`; "
-            "`diff manifests:out/@kube-router manifests:out/@cilium`."
+            "`diff manifests:out/@kube-router manifests:out/@cilium`; "
+            "`diff stack:production cluster:prod` (drift)."
         ),
     )
     p_diff.add_argument("a", metavar="A")
     p_diff.add_argument("b", metavar="B")
     p_diff.add_argument("--enforcement", choices=ENFORCEMENTS, help="profile for sides without @")
+    p_diff.add_argument(
+        "--kubeconfig", help="kubeconfig for cluster: sides (default: the client's)"
+    )
     p_diff.add_argument("--format", choices=DIFF_FORMATS, default="txt")
     p_diff.add_argument("-o", "--output", help="write to this file instead of stdout")
     return parser
@@ -106,7 +123,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _source(stack: str | None, manifests: Sequence[str] | None, enforcement: str | None) -> Source:
+def _source(
+    stack: str | None,
+    manifests: Sequence[str] | None,
+    enforcement: str | None,
+    cluster: str | None = None,
+    kubeconfig: str | None = None,
+) -> Source:
+    if cluster is not None:
+        base = cluster_label(cluster)
+        if enforcement is None:
+            raise InputError(f"--enforcement kube-router|cilium is required with {base}")
+        inputs = load_cluster_inputs(cluster or None, kubeconfig)
+        return Source(f"{base}@{enforcement}", base, inputs, cast(Enforcement, enforcement))
     if stack is not None:
         inputs, own = load_stack_inputs(stack)
         chosen = cast(Enforcement, enforcement or own)
@@ -132,7 +161,7 @@ def _open(path: str | None) -> TextIO:
 
 
 def _list(args: argparse.Namespace) -> int:
-    source = _source(args.stack, args.manifests, args.enforcement)
+    source = _source(args.stack, args.manifests, args.enforcement, args.cluster, args.kubeconfig)
     analyzer = _analyzer(source)
     out = _open(args.output)
     try:
@@ -149,7 +178,7 @@ def _query(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"{PROG} query: error: give --from, --to and --port, or --probes FILE", file=sys.stderr
         )
         return 2
-    source = _source(args.stack, args.manifests, args.enforcement)
+    source = _source(args.stack, args.manifests, args.enforcement, args.cluster, args.kubeconfig)
     analyzer = _analyzer(source)
     if args.probes is not None:
         probes = _read_probes(args.probes)
@@ -234,13 +263,20 @@ def _answer(analyzer: Analyzer, probe: dict[str, Any], where: str) -> dict[str, 
     return result
 
 
-def _side(spec: str, default: str | None) -> Source:
-    base, profile = spec, default
+def _split_side(spec: str) -> tuple[str, str | None]:
     head, sep, tail = spec.rpartition("@")
-    if sep and tail in ENFORCEMENTS:
-        base, profile = head, tail
+    return (head, tail) if sep and tail in ENFORCEMENTS else (spec, None)
+
+
+def _side(spec: str, default: str | None, kubeconfig: str | None = None) -> Source:
+    base, profile = _split_side(spec)
+    profile = profile or default
     if base.startswith("stack:"):
         return _source(base.removeprefix("stack:"), None, profile)
+    if base.startswith("cluster:"):
+        if profile is None:
+            raise InputError(f"diff side {spec!r}: add @kube-router or @cilium (or --enforcement)")
+        return _source(None, None, profile, base.removeprefix("cluster:"), kubeconfig)
     paths = [p for p in base.removeprefix("manifests:").split(",") if p]
     if not paths:
         raise InputError(f"diff side {spec!r}: expected stack:NAME or manifests:PATH[,PATH...]")
@@ -250,8 +286,15 @@ def _side(spec: str, default: str | None) -> Source:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    a = _side(args.a, args.enforcement)
-    b = _side(args.b, args.enforcement)
+    default = args.enforcement
+    if default is None:
+        # `diff stack:production cluster:prod`: the other side is read under the stack's profile.
+        stacks = [(b, p) for b, p in map(_split_side, (args.a, args.b)) if b.startswith("stack:")]
+        if len(stacks) == 1:
+            base, profile = stacks[0]
+            default = profile or load_stack_inputs(base.removeprefix("stack:"))[1]
+    a = _side(args.a, default, args.kubeconfig)
+    b = _side(args.b, default, args.kubeconfig)
     a_label, b_label = a.label, b.label
     if a.base == b.base and a.enforcement != b.enforcement:
         a_label, b_label = a.enforcement, b.enforcement
