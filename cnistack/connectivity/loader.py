@@ -90,7 +90,7 @@ def load_documents(docs: Iterable[tuple[Any, str]]) -> Inputs:
     for doc, source in flat:
         if doc.get("kind") == "Namespace":
             _add_namespace(inputs, doc, source)
-    seen: dict[str, str] = {}
+    seen: dict[str, dict[str, Any]] = {}
     for doc, source in flat:
         kind = doc.get("kind")
         if kind == "Namespace":
@@ -100,11 +100,11 @@ def load_documents(docs: Iterable[tuple[Any, str]]) -> Inputs:
             inputs.namespace(pod.namespace)
             if pod.key in seen:
                 raise InputError(
-                    f"duplicate pod {pod.key} (also defined by {seen[pod.key]})",
+                    f"duplicate pod {pod.key} (also defined by {_label(seen[pod.key])})",
                     source=source,
                     obj=_label(doc),
                 )
-            seen[pod.key] = _label(doc)
+            seen[pod.key] = doc
             inputs.pods.append(pod)
         elif kind in POLICY_KINDS:
             _check_meta(doc, source, namespaced=kind != "CiliumClusterwideNetworkPolicy")
@@ -217,10 +217,7 @@ def _pod(doc: dict[str, Any], source: str) -> Pod:
         )
         ip = None
     if ip is not None:
-        try:
-            ip = str(ipaddress.ip_address(str(ip)))
-        except ValueError as exc:
-            raise InputError(f"invalid status.podIP {ip!r}", source=source, obj=obj) from exc
+        ip = _pod_ip(ip, source, obj)
     ports: list[ContainerPort] = []
     containers = []
     for key in ("containers", "initContainers"):
@@ -237,17 +234,28 @@ def _pod(doc: dict[str, Any], source: str) -> Pod:
                 f"container {container.get('name')!r}: ports must be a list", source=source, obj=obj
             )
         for port in listed_ports:
-            try:
-                number = int(port["containerPort"])
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            where = f"container {container.get('name')!r}"
+            raw_number = port.get("containerPort") if isinstance(port, dict) else None
+            # The API server's ValidateContainerPorts: a number in 1-65535, protocol TCP, UDP
+            # or SCTP (pkg/apis/core/validation/validation.go).
+            if (
+                not isinstance(raw_number, int)
+                or isinstance(raw_number, bool)
+                or not 1 <= raw_number <= 65535
+            ):
                 raise InputError(
-                    f"container {container.get('name')!r}: invalid containerPort",
+                    f"{where}: invalid containerPort {raw_number!r} (a number in 1-65535)",
                     source=source,
                     obj=obj,
-                ) from exc
-            ports.append(
-                ContainerPort(port.get("name"), str(port.get("protocol") or "TCP").upper(), number)
-            )
+                )
+            protocol = port.get("protocol") or "TCP"
+            if protocol not in ("TCP", "UDP", "SCTP"):
+                raise InputError(
+                    f"{where}: invalid protocol {protocol!r} (TCP, UDP or SCTP)",
+                    source=source,
+                    obj=obj,
+                )
+            ports.append(ContainerPort(port.get("name"), protocol, raw_number))
     account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     problem = check_name(account, "serviceAccountName")
     if problem is not None:
