@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-import yaml
-
+from cnistack.connectivity import reading
 from cnistack.connectivity.cluster_source import cluster_label, load_cluster_inputs
 from cnistack.connectivity.diff import DIFF_FORMATS, diff_flows, write_diff
 from cnistack.connectivity.engine import Analyzer, Request
@@ -218,12 +217,9 @@ def _query(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _read_probes(path: str) -> list[dict[str, Any]]:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc}", source=path) from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML/JSON: {' '.join(str(exc).split())}", source=path) from exc
+    # Same limits as manifests (size, encoding, nesting, aliases): a probes file is input too.
+    documents = reading.parse_documents(reading.read_bytes(Path(path)), path)
+    data = documents[0] if len(documents) == 1 else documents
     if isinstance(data, dict) and isinstance(data.get("probes"), list):
         data = data["probes"]
     if not isinstance(data, list):

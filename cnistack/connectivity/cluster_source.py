@@ -231,7 +231,10 @@ def _workload_pods(pods: list[Any], source: str, notes: list[str]) -> list[Any]:
         if (pod.get("status") or {}).get("phase") in ENDED_PHASES:
             ended += 1
             continue
-        meta = pod.get("metadata") or {}
+        meta = pod.get("metadata")
+        if not isinstance(meta, dict):
+            by_key[("", str(len(by_key)))] = pod  # load_documents reports it
+            continue
         workload = _workload_name(meta)
         if workload is None:
             by_key[(str(meta.get("namespace")), str(meta.get("name")))] = pod
