@@ -287,6 +287,7 @@ spec:
 
 PATHS = {
     "Namespace": "/api/v1/namespaces",
+    "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
     "Pod": "/api/v1/namespaces/{ns}/pods",
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
     "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
@@ -389,3 +390,74 @@ def test_live_drift_after_deleting_a_policy(live: tuple[Any, Path]) -> None:
     finally:
         restored = [d for d in yaml.safe_load_all(LIVE) if d["metadata"]["name"] == "web-to-api"]
         _apply(api, restored[0])
+
+
+def _reader_kubeconfig(cluster: Any, path: Path) -> Path:
+    """A kubeconfig for ServiceAccount shop/reader, allowed to list namespaces only (real RBAC,
+    a real token from the TokenRequest API)."""
+    api = cluster.api()
+    _apply(api, {"apiVersion": "v1", "kind": "ServiceAccount",
+                 "metadata": {"name": "reader", "namespace": "shop"}})  # fmt: skip
+    for kind, doc in (
+        ("clusterroles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "cnistack-namespace-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}],
+        }),
+        ("clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "cnistack-namespace-reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "cnistack-namespace-reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "shop"}],
+        }),
+    ):  # fmt: skip
+        try:
+            api.request("POST", f"/apis/rbac.authorization.k8s.io/v1/{kind}", doc)
+        except Exception as exc:
+            if getattr(exc, "code", None) != 409:  # already there from an earlier run
+                raise
+    token = api.request(
+        "POST", "/api/v1/namespaces/shop/serviceaccounts/reader/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+         "spec": {"expirationSeconds": 600}},
+    )["status"]["token"]  # fmt: skip
+    ca = (cluster.workdir / "pki" / "ca.crt").read_bytes()
+    from tests.local_cluster import script
+
+    path.write_text(script.kubeconfig_text(cluster.server, ca, token))
+    return path
+
+
+@pytest.mark.engine
+def test_live_rbac_forbidden_names_the_resource(live: tuple[Any, Path], tmp_path: Path) -> None:
+    cluster, _ = live
+    kubeconfig = _reader_kubeconfig(cluster, tmp_path / "reader.kubeconfig")
+    deadline = time.monotonic() + 30  # RBAC caches settle within seconds
+    while True:
+        proc = cli("list", "--cluster", "--kubeconfig", str(kubeconfig), "--enforcement", "cilium")
+        if "namespaces" not in proc.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "error: cluster:: forbidden to list pods in all namespaces (RBAC: grant list on pods): "
+        'pods is forbidden: User "system:serviceaccount:shop:reader" cannot list resource '
+        '"pods" in API group "" at the cluster scope\n',
+    )
+
+
+@pytest.mark.engine
+def test_live_rejected_token(live: tuple[Any, Path], tmp_path: Path) -> None:
+    cluster, _ = live
+    ca = (cluster.workdir / "pki" / "ca.crt").read_bytes()
+    from tests.local_cluster import script
+
+    kubeconfig = tmp_path / "bogus.kubeconfig"
+    kubeconfig.write_text(script.kubeconfig_text(cluster.server, ca, "not-a-token"))
+    proc = cli("list", "--cluster", "--kubeconfig", str(kubeconfig), "--enforcement", "cilium")
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "error: cluster:: unauthorized to list namespaces (the kubeconfig's "
+        "credentials were rejected): Unauthorized\n",
+    )

@@ -54,18 +54,22 @@ class Resource:
     kind: str
     api_version: str
     plural: str  # as in RBAC rules and error messages
+    namespaced: bool
     cilium: bool = False
 
 
 RESOURCES = (
-    Resource("Namespace", "v1", "namespaces"),
-    Resource("Pod", "v1", "pods"),
-    Resource("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
-    Resource("CiliumNetworkPolicy", "cilium.io/v2", "ciliumnetworkpolicies", cilium=True),
+    Resource("Namespace", "v1", "namespaces", namespaced=False),
+    Resource("Pod", "v1", "pods", namespaced=True),
+    Resource("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", namespaced=True),
+    Resource(
+        "CiliumNetworkPolicy", "cilium.io/v2", "ciliumnetworkpolicies", namespaced=True, cilium=True
+    ),
     Resource(
         "CiliumClusterwideNetworkPolicy",
         "cilium.io/v2",
         "ciliumclusterwidenetworkpolicies",
+        namespaced=False,
         cilium=True,
     ),
 )
@@ -186,7 +190,7 @@ def _pages(call: Lister, resource: Resource, source: str, server: str) -> Iterat
 
 def _api_error(exc: ApiException, resource: Resource) -> str:
     message = _status_message(exc)
-    scope = f"list {resource.plural} in all namespaces"
+    scope = f"list {resource.plural}" + (" in all namespaces" if resource.namespaced else "")
     if exc.status == 403:
         return f"forbidden to {scope} (RBAC: grant list on {resource.plural}): {message}"
     if exc.status == 401:
