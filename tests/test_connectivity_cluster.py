@@ -461,3 +461,62 @@ def test_live_rejected_token(live: tuple[Any, Path], tmp_path: Path) -> None:
         "error: cluster:: unauthorized to list namespaces (the kubeconfig's "
         "credentials were rejected): Unauthorized\n",
     )
+
+
+def _stack_documents(name: str) -> list[dict[str, Any]]:
+    from cnistack.netpol.pods import representative_pods
+    from cnistack.netpol.renderer import render_policies
+    from cnistack.stack_files import load_stack
+
+    stack = load_stack(name)
+    rendered = list(render_policies(stack.network_policy, stack.capabilities).manifests)
+    documents = [*representative_pods(stack.network_policy), *rendered]
+    order = {"Namespace": 0, "Pod": 1}
+    return sorted(documents, key=lambda d: order.get(d["kind"], 2))
+
+
+def _changes_between(doc: dict[str, Any], keys: set[str]) -> list[tuple[str, str, str]]:
+    def ours(end: str) -> bool:
+        return end in keys or end.startswith("cidr:")
+
+    out = []
+    for status in ("added", "removed", "changed"):
+        out.extend(
+            (status, c["from"], c["to"]) for c in doc[status] if ours(c["from"]) and ours(c["to"])
+        )
+    return sorted(set(out))
+
+
+@pytest.mark.engine
+def test_live_drift_against_the_production_stack(local_cluster: Any, tmp_path: Path) -> None:
+    """`diff stack:production cluster:`: nothing once the stack's objects run, then exactly
+    what deleting one CiliumNetworkPolicy live changes (the same as from a file without it)."""
+    api = local_cluster.api()
+    documents = _stack_documents("production")
+    for doc in documents:
+        _apply(api, {k: v for k, v in doc.items() if k != "status"})
+    keys = {f"{d['metadata']['namespace']}/{d['metadata']['name']}"
+            for d in documents if d["kind"] == "Pod"}  # fmt: skip
+    kubeconfig = str(local_cluster.kubeconfig)
+    proc = cli("diff", "stack:production", "cluster:", "--kubeconfig", kubeconfig, "--format",
+               "json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert _changes_between(json.loads(proc.stdout), keys) == []
+
+    gone = "frontend-reads-api-ingress"
+    api.request("DELETE", f"/apis/cilium.io/v2/namespaces/ai-apps/ciliumnetworkpolicies/{gone}")
+    try:
+        live = cli("diff", "stack:production", "cluster:", "--kubeconfig", kubeconfig,
+                   "--format", "json")  # fmt: skip
+        without = tmp_path / "without.yaml"
+        without.write_text(
+            yaml.safe_dump_all([d for d in documents if d["metadata"]["name"] != gone])
+        )
+        from_file = cli("diff", "stack:production", f"manifests:{without}", "--format", "json")
+        assert live.returncode == 0 and from_file.returncode == 0, live.stderr + from_file.stderr
+        drift = _changes_between(json.loads(live.stdout), keys)
+        assert drift == _changes_between(json.loads(from_file.stdout), keys)
+        assert ("removed", "ai-apps/frontend", "ai-apps/api-server") in drift
+    finally:
+        restored = next(d for d in documents if d["metadata"]["name"] == gone)
+        _apply(api, restored)
