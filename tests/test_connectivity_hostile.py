@@ -196,6 +196,19 @@ def test_megabyte_label_value(tmp_path: Path) -> None:
             "Pod default/p: serviceAccountName 'Admin': must be a lowercase RFC 1123 subdomain "
             "(lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)",
         ),
+        (
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np}\n"
+            "spec: {podSelector: {matchLabels: {app: true}}}\n",
+            "NetworkPolicy default/np: spec.podSelector.matchLabels.app: value must be a string, "
+            "got boolean True (quote it)",
+        ),
+        (
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np}\n"
+            "spec:\n  podSelector: {}\n  ingress:\n  - from:\n    - podSelector:\n"
+            f"        matchExpressions: [{{key: app, operator: In, values: [{'v' * 64}]}}]\n",
+            "NetworkPolicy default/np: spec.ingress[0].from[0].podSelector.matchExpressions[0]"
+            f".values[0] '{'v' * 64}': must be no more than 63 characters",
+        ),
     ],
     ids=[
         "bool-value",
@@ -208,6 +221,8 @@ def test_megabyte_label_value(tmp_path: Path) -> None:
         "namespace-name",
         "namespace-too-long",
         "service-account",
+        "selector-bool-value",
+        "selector-long-value",
     ],
 )
 def test_names_and_labels_as_the_api_server(tmp_path: Path, doc: str, message: str) -> None:
