@@ -209,6 +209,16 @@ def test_megabyte_label_value(tmp_path: Path) -> None:
             "NetworkPolicy default/np: spec.ingress[0].from[0].podSelector.matchExpressions[0]"
             f".values[0] '{'v' * 64}': must be no more than 63 characters",
         ),
+        (
+            POD + "spec:\n  containers:\n  - name: c\n"
+            "    ports: [{name: HTTP-Port, containerPort: 80}]\n",
+            "Pod default/p: container 'c': port name 'HTTP-Port': must be lowercase letters, "
+            "digits and '-' (not at either end, not doubled), with at least one letter",
+        ),
+        (
+            "apiVersion: v1\nkind: [Pod]\nmetadata: {name: p}\n",
+            "kind must be a string, got <list>",
+        ),
     ],
     ids=[
         "bool-value",
@@ -223,6 +233,8 @@ def test_megabyte_label_value(tmp_path: Path) -> None:
         "service-account",
         "selector-bool-value",
         "selector-long-value",
+        "port-name",
+        "kind-not-a-string",
     ],
 )
 def test_names_and_labels_as_the_api_server(tmp_path: Path, doc: str, message: str) -> None:

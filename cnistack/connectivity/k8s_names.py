@@ -7,7 +7,9 @@ Rules from k8s.io/apimachinery/pkg/util/validation/validation.go:
   `NameIsDNSSubdomain`): at most 253 characters, dot-separated DNS-1123 labels;
 - `IsQualifiedName` (label keys): an optional DNS-1123 subdomain prefix and `/`, then a name of at
   most 63 characters of `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`;
-- `IsValidLabelValue`: empty, or at most 63 characters of the same form as a name.
+- `IsValidLabelValue`: empty, or at most 63 characters of the same form as a name;
+- `IsValidPortName` (container port names): 1-15 lowercase letters, digits and non-adjacent '-'
+  not at either end, at least one letter.
 Label values are strings: the API server refuses `team: 7` or `ok: yes` (an int or a bool does not
 unmarshal into `map[string]string`), so we do too, rather than reading them as text.
 """
@@ -21,10 +23,13 @@ DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 QUALIFIED_NAME_MAX = 63
 LABEL_VALUE_MAX = 63
+PORT_NAME_MAX = 15
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_PORT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_HAS_LETTER = re.compile(r"[a-z]")
 
 
 def _shown(value: str) -> str:
@@ -86,6 +91,20 @@ def label_value_error(value: str) -> str | None:
     return None
 
 
+def port_name_error(value: Any) -> str | None:
+    """`IsValidPortName` (a container port's name, the target of a named NetworkPolicy port)."""
+    if not isinstance(value, str):
+        return f"must be a string, got {_type_name(value)}"
+    if not 1 <= len(value) <= PORT_NAME_MAX:
+        return f"must be 1-{PORT_NAME_MAX} characters"
+    if not _PORT_NAME.fullmatch(value) or "--" in value or not _HAS_LETTER.search(value):
+        return (
+            "must be lowercase letters, digits and '-' (not at either end, not doubled), with at "
+            "least one letter"
+        )
+    return None
+
+
 def check_name(value: Any, field: str, *, label: bool = False) -> str | None:
     """Why `value` is not a valid object name (`label`: a DNS-1123 label), or None."""
     if not isinstance(value, str):
@@ -106,7 +125,7 @@ def check_labels(raw: Any, field: str) -> tuple[dict[str, str] | None, str | Non
     if not isinstance(raw, dict):
         return None, f"{field} must be a mapping"
     for pair in raw.items():
-        if pair in _VALID_PAIRS:
+        if type(pair[1]) is str and pair in _VALID_PAIRS:
             continue
         key, value = pair
         if not isinstance(key, str):

@@ -26,7 +26,7 @@ from cnistack.connectivity.inputs import (
     Namespace,
     Pod,
 )
-from cnistack.connectivity.k8s_names import check_labels, check_name
+from cnistack.connectivity.k8s_names import check_labels, check_name, port_name_error
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 POLICY_KINDS = frozenset({"NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})
@@ -122,7 +122,9 @@ def _flatten(doc: Any, source: str) -> Iterator[tuple[dict[str, Any], str]]:
         raise InputError("document is not a mapping (expected a Kubernetes object)", source=source)
     if "kind" not in doc:
         raise InputError("object without kind", source=source)
-    kind = str(doc["kind"])
+    if not isinstance(doc["kind"], str):
+        raise InputError(f"kind must be a string, got {_short(doc['kind'])}", source=source)
+    kind = doc["kind"]
     if kind == "List" or (kind.endswith("List") and isinstance(doc.get("items"), list)):
         for item in doc.get("items") or []:
             yield from _flatten(item, source)
@@ -255,7 +257,13 @@ def _pod(doc: dict[str, Any], source: str) -> Pod:
                     source=source,
                     obj=obj,
                 )
-            ports.append(ContainerPort(port.get("name"), protocol, raw_number))
+            port_name = port.get("name")
+            problem = None if port_name is None else port_name_error(port_name)
+            if problem is not None:
+                raise InputError(
+                    f"{where}: port name {_short(port_name)!r}: {problem}", source=source, obj=obj
+                )
+            ports.append(ContainerPort(port_name, protocol, raw_number))
     account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     problem = check_name(account, "serviceAccountName")
     if problem is not None:
