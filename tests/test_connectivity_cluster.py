@@ -14,6 +14,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -520,3 +521,31 @@ def test_live_drift_against_the_production_stack(local_cluster: Any, tmp_path: P
     finally:
         restored = next(d for d in documents if d["metadata"]["name"] == gone)
         _apply(api, restored)
+
+
+@pytest.mark.engine
+def test_live_cluster_without_cilium_crds(local_cluster: Any) -> None:
+    """A second real control plane, without Cilium's CRDs: the API server answers 404 for
+    cilium.io/v2, and the analysis goes on with a note (requires the session cluster's
+    toolchain, hence the fixture)."""
+    from tests.local_cluster import script, start_cluster
+
+    with tempfile.TemporaryDirectory(prefix="cnistack-nocrd-") as tmp:
+        try:
+            bare = start_cluster(Path(tmp), 1)
+            api = bare.api()
+            _apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+            _apply(api, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                         "metadata": {"name": "deny", "namespace": "shop"},
+                         "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})  # fmt: skip
+            proc = cli("list", "--cluster", "--kubeconfig", str(bare.kubeconfig),
+                       "--enforcement", "cilium")  # fmt: skip
+        finally:
+            script.stop(Path(tmp))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[:2] == [
+        "note: cluster:: ciliumnetworkpolicies.cilium.io/v2 is not served (Cilium's CRDs are not "
+        "installed): no CiliumNetworkPolicy read",
+        "note: cluster:: ciliumclusterwidenetworkpolicies.cilium.io/v2 is not served (Cilium's "
+        "CRDs are not installed): no CiliumClusterwideNetworkPolicy read",
+    ]
