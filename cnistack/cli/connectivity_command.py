@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from cnistack.connectivity import reading
-from cnistack.connectivity.cluster_source import cluster_label, load_cluster_inputs
 from cnistack.connectivity.diff import DIFF_FORMATS, diff_flows, write_diff
 from cnistack.connectivity.engine import Analyzer, Request
 from cnistack.connectivity.errors import InputError
@@ -130,6 +129,12 @@ def _source(
     kubeconfig: str | None = None,
 ) -> Source:
     if cluster is not None:
+        # Imported here: the Kubernetes client takes ~0.5-1.4 s to import, files never need it.
+        from cnistack.connectivity.cluster_source import (  # noqa: PLC0415
+            cluster_label,
+            load_cluster_inputs,
+        )
+
         base = cluster_label(cluster)
         if enforcement is None:
             raise InputError(f"--enforcement kube-router|cilium is required with {base}")
