@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000x10000")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--modes", default="pyyaml,yaml,json", help="subset of pyyaml,yaml,json")
     parser.add_argument("--write", metavar="SIZE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.write:
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             ("yaml", yaml_dir, yaml_bytes),
             ("json", json_dir, json_bytes),
         ):
+            if mode not in args.modes.split(","):
+                continue
             result = median_run(mode, folder, args.repeat)
             rows.append({"size": size, "mode": mode, "input_mib": round(nbytes / 2**20, 1),
                          **result})  # fmt: skip
