@@ -86,7 +86,7 @@ def api_client(context: str | None, kubeconfig: str | None) -> client.ApiClient:
     source = cluster_label(context)
     configuration = client.Configuration()
     try:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
+        config.load_kube_config(
             config_file=kubeconfig, context=context or None, client_configuration=configuration
         )
     except (ConfigException, OSError, ValueError) as exc:
@@ -122,7 +122,7 @@ def load_cluster_inputs(context: str | None, kubeconfig: str | None) -> Inputs:
     try:
         return read_cluster(listers(api), cluster_label(context), api.configuration.host)
     finally:
-        api.close()  # type: ignore[no-untyped-call]
+        api.close()
 
 
 def read_cluster(calls: dict[str, Lister], source: str, server: str) -> Inputs:
