@@ -549,3 +549,23 @@ def test_live_cluster_without_cilium_crds(local_cluster: Any) -> None:
         "note: cluster:: ciliumclusterwidenetworkpolicies.cilium.io/v2 is not served (Cilium's "
         "CRDs are not installed): no CiliumClusterwideNetworkPolicy read",
     ]
+
+
+def test_pods_are_slimmed_per_page_without_changing_the_answer() -> None:
+    from cnistack.connectivity.loader import load_documents
+
+    fat = pod("a", "p", {"app": "x"})
+    fat["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}] * 50
+    fat["metadata"]["annotations"] = {"note": "n" * 10_000}
+    fat["spec"]["volumes"] = [{"name": "v", "emptyDir": {}}]
+    fat["spec"]["serviceAccountName"] = "runner"
+    fat["spec"]["containers"][0]["env"] = [{"name": "E", "value": "v"}]
+    fat["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    calls = listers(pods=PagedLister([fat]))
+    live = read_cluster(calls, "cluster:", "https://127.0.0.1:6443").pods
+    from_file = load_documents([({**fat, "kind": "Pod", "apiVersion": "v1"}, "f")]).pods
+    assert live == from_file
+    assert (live[0].service_account, live[0].ip) == ("runner", "10.244.0.5")
+    assert cluster_source._slim_pod({**fat, "kind": "Pod"})["metadata"] == {
+        "name": "p", "namespace": "a", "labels": {"app": "x"},
+    }  # fmt: skip

@@ -182,6 +182,9 @@ def _pages(call: Lister, resource: Resource, source: str, server: str) -> Iterat
                 # Items of a typed list carry no kind: the list's kind says it.
                 item.setdefault("kind", resource.kind)
                 item.setdefault("apiVersion", resource.api_version)
+                if resource.kind == "Pod":
+                    yield _slim_pod(item)
+                    continue
             yield item
         token = (page.get("metadata") or {}).get("continue")
         if not token:
@@ -222,6 +225,36 @@ def _reason(exc: urllib3.exceptions.HTTPError) -> str:
     # urllib3 prefixes its own object repr: keep the OS's words.
     marker = "Failed to establish a new connection: "
     return text.split(marker, 1)[1].rstrip('")') if marker in text else text
+
+
+def _slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """Only what the loader reads of a pod, kept page by page: a live pod is ~10 KB of JSON
+    (managedFields, status conditions, env, volumes), ~0.5 KB of it matters here."""
+    meta, spec, status = (pod.get(k) for k in ("metadata", "spec", "status"))
+    if not all(isinstance(part, dict) or part is None for part in (meta, spec, status)):
+        return pod  # malformed: load_documents names the problem
+    meta, spec, status = meta or {}, spec or {}, status or {}
+    slim_spec: dict[str, Any] = {
+        k: spec[k] for k in ("serviceAccountName", "serviceAccount") if k in spec
+    }
+    for key in ("containers", "initContainers"):
+        listed = spec.get(key)
+        if isinstance(listed, list):
+            slim_spec[key] = [
+                {k: c[k] for k in ("name", "ports") if k in c} if isinstance(c, dict) else c
+                for c in listed
+            ]
+        elif listed is not None:
+            slim_spec[key] = listed
+    return {
+        "kind": pod.get("kind"),
+        "apiVersion": pod.get("apiVersion"),
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "labels", "ownerReferences") if k in meta
+        },
+        "spec": slim_spec,
+        "status": {k: status[k] for k in ("phase", "podIP") if k in status},
+    }
 
 
 def _workload_pods(pods: list[Any], source: str, notes: list[str]) -> list[Any]:
