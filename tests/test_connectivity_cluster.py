@@ -569,3 +569,18 @@ def test_pods_are_slimmed_per_page_without_changing_the_answer() -> None:
     assert cluster_source._slim_pod({**fat, "kind": "Pod"})["metadata"] == {
         "name": "p", "namespace": "a", "labels": {"app": "x"},
     }  # fmt: skip
+
+
+@pytest.mark.engine
+def test_live_query(live: tuple[Any, Path]) -> None:
+    cluster, _ = live
+    base = ("query", "--cluster", "--kubeconfig", str(cluster.kubeconfig), "--enforcement",
+            "cilium", "--from", "edge/web", "--to")  # fmt: skip
+    allowed = cli(*base, "shop/api", "--port", "8080")
+    denied = cli(*base, "shop/db", "--port", "5432")
+    assert (allowed.returncode, allowed.stdout.splitlines()[0]) == (
+        0, "allow edge/web -> shop/api TCP/8080  [cilium]",
+    )  # fmt: skip
+    assert (denied.returncode, denied.stdout.splitlines()[0]) == (
+        1, "deny edge/web -> shop/db TCP/5432  [cilium]",
+    )  # fmt: skip
