@@ -241,3 +241,26 @@ def test_names_and_labels_as_the_api_server(tmp_path: Path, doc: str, message: s
     path = tmp_path / "bad.yaml"
     path.write_text(doc)
     assert_refused(path, message)
+
+
+def test_a_pipe_is_read_at_most_one_byte_past_the_limit() -> None:
+    import io
+
+    from cnistack.connectivity.errors import InputError
+    from cnistack.connectivity.reading import read_stream
+
+    stream = io.BytesIO(b"x" * 5000)
+    with pytest.raises(InputError) as info:
+        read_stream(stream, "<stdin>", limit=2048)
+    assert str(info.value) == "<stdin>: input is over the 2.0 KiB input limit"
+    assert stream.tell() == 2049
+    assert read_stream(io.BytesIO(b"kind: Pod\n"), "<stdin>", limit=10) == b"kind: Pod\n"
+
+
+def test_utf8_bom_is_dropped_for_yaml_and_json() -> None:
+    from cnistack.connectivity.reading import parse_documents
+
+    assert parse_documents(b"\xef\xbb\xbfkind: Pod\n", "f.yaml") == [{"kind": "Pod"}]
+    assert parse_documents(b'\xef\xbb\xbf{"kind": "Pod"}', "f.json", as_json=True) == [
+        {"kind": "Pod"}
+    ]
