@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnistack.connectivity.errors import InputError
+from cnistack.connectivity.k8s_names import check_labels, label_key_error, label_value_error
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
@@ -58,12 +59,24 @@ def parse_selector(raw: Any, where: str, key_map: Any = None) -> Selector:
     if unknown:
         raise InputError(f"{where}: unknown selector field(s) {sorted(unknown)}")
     fix = key_map if key_map is not None else (lambda k: k)
+    labels = raw.get("matchLabels") or {}
+    expressions = raw.get("matchExpressions") or []
+    if not isinstance(labels, Mapping):
+        raise InputError(f"{where}.matchLabels: must be a mapping")
+    if not isinstance(expressions, list):
+        raise InputError(f"{where}.matchExpressions: must be a list")
+    if key_map is None:
+        # A Kubernetes LabelSelector, checked as the API server does (apimachinery
+        # metav1validation.ValidateLabelSelector: qualified-name keys, label values, strings).
+        _check_k8s_selector(labels, expressions, where)
     reqs: list[Requirement] = []
-    for key, value in (raw.get("matchLabels") or {}).items():
+    for key, value in labels.items():
         reqs.append(Requirement(fix(str(key)), "In", frozenset({_label_value(value)})))
-    for expr in raw.get("matchExpressions") or []:
+    for expr in expressions:
         if not isinstance(expr, Mapping) or "key" not in expr or "operator" not in expr:
             raise InputError(f"{where}: matchExpressions entry needs key and operator")
+        if not isinstance(expr.get("values") or [], list):
+            raise InputError(f"{where}: matchExpressions values must be a list")
         op = expr["operator"]
         if op not in OPERATORS:
             raise InputError(
@@ -77,6 +90,27 @@ def parse_selector(raw: Any, where: str, key_map: Any = None) -> Selector:
             raise InputError(f"{where}: operator {op} takes no values")
         reqs.append(Requirement(fix(str(expr["key"])), op, values))
     return Selector(tuple(reqs))
+
+
+def _check_k8s_selector(labels: Mapping[Any, Any], expressions: list[Any], where: str) -> None:
+    _, problem = check_labels(dict(labels), f"{where}.matchLabels")
+    if problem is not None:
+        raise InputError(problem)
+    for i, expr in enumerate(expressions):
+        if not isinstance(expr, Mapping):
+            continue  # reported by the caller
+        field = f"{where}.matchExpressions[{i}]"
+        key = expr.get("key")
+        problem = label_key_error(key) if isinstance(key, str) else "must be a string"
+        if problem is not None:
+            raise InputError(f"{field}.key {key!r}: {problem}")
+        values = expr.get("values") or []
+        for j, value in enumerate(values if isinstance(values, list) else []):
+            if not isinstance(value, str):
+                raise InputError(f"{field}.values[{j}]: must be a string, got {value!r} (quote it)")
+            problem = label_value_error(value)
+            if problem is not None:
+                raise InputError(f"{field}.values[{j}] {value!r}: {problem}")
 
 
 def _label_value(value: Any) -> str:
