@@ -16,7 +16,9 @@
 
 `run_policy(policy, resources, properties)` runs a single policy the same way, for unit tests.
 A value the engine would not know during preview is written as `UNKNOWN` (or the other sentinels
-re-exported below) in `PackResource.props`.
+re-exported below) in `PackResource.props`. Both run as a preview by default; `preview=False` runs
+them as the update half of `pulumi up`, where the language host sets `PULUMI_DRY_RUN=false` in the
+pack's environment (see policies/adr013_guard/visibility.py).
 
 The module puts `policies/` on `sys.path` so `adr013_guard` imports as it does inside the pack.
 """
@@ -27,8 +29,10 @@ import asyncio
 import copy
 import inspect
 import json
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,7 @@ if str(POLICIES_DIR) not in sys.path:
     sys.path.insert(0, str(POLICIES_DIR))
 
 from adr013_guard import PACK_ENFORCEMENT_LEVEL, PACK_NAME, POLICIES  # noqa: E402
+from adr013_guard.visibility import DRY_RUN_ENV  # noqa: E402
 from pulumi_policy import (  # noqa: E402
     EnforcementLevel,
     Policy,
@@ -237,6 +242,20 @@ class _Report:
     unknown: bool = False
 
 
+@contextmanager
+def _phase(preview: bool) -> Iterator[None]:
+    """`PULUMI_DRY_RUN` as the Python language host sets it for the pack's process."""
+    saved = os.environ.get(DRY_RUN_ENV)
+    os.environ[DRY_RUN_ENV] = "true" if preview else "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[DRY_RUN_ENV]
+        else:
+            os.environ[DRY_RUN_ENV] = saved
+
+
 def _run(policy: Policy, args: ResourceValidationArgs | StackValidationArgs) -> list[_Report]:
     reported: list[_Report] = []
 
@@ -313,8 +332,15 @@ def _diagnostics(
 # --- public API --------------------------------------------------------------------------------
 
 
-def evaluate_pack(resources: Sequence[PackResource], config: Mapping[str, Any]) -> list[Violation]:
+def evaluate_pack(
+    resources: Sequence[PackResource], config: Mapping[str, Any], *, preview: bool = True
+) -> list[Violation]:
     """Every diagnostic the assembled pack reports for these resources under this pack config."""
+    with _phase(preview):
+        return _evaluate_pack(resources, config)
+
+
+def _evaluate_pack(resources: Sequence[PackResource], config: Mapping[str, Any]) -> list[Violation]:
     reconciled = reconcile_config(config)
     violations: list[Violation] = []
     ordered = [p for p in POLICIES if isinstance(p, ResourceValidationPolicy)] + [
@@ -355,6 +381,8 @@ def run_policy(
     policy: Policy | str,
     resources: PackResource | Sequence[PackResource],
     properties: Mapping[str, Any] | None = None,
+    *,
+    preview: bool = True,
 ) -> list[str]:
     """The messages one policy reports, with its config `properties` over its schema defaults."""
     if isinstance(policy, str):
@@ -362,7 +390,9 @@ def run_policy(
     if isinstance(resources, PackResource):
         resources = [resources]
     reconciled = reconcile_config({policy.name: dict(properties or {})}, [policy])
-    return [r.message for r in _diagnostics(policy, resources, reconciled[policy.name].properties)]
+    with _phase(preview):
+        diagnostics = _diagnostics(policy, resources, reconciled[policy.name].properties)
+    return [r.message for r in diagnostics]
 
 
 _DELETE = object()

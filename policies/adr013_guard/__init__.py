@@ -16,6 +16,7 @@ from . import (
     cilium_l7_http_rules,
     cilium_l7_proxy_for_http_rules,
     cilium_network_policy_needs_cilium,
+    cilium_release_visible,
     cilium_wireguard_encryption,
     namespace_default_deny,
     production_runs_cilium,
@@ -30,6 +31,7 @@ PACK_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 POLICIES: tuple[Policy, ...] = (
     production_runs_cilium.POLICY,
     cilium_chart_version_pinned.POLICY,
+    cilium_release_visible.POLICY,
     cilium_kube_proxy_replacement.POLICY,
     cilium_wireguard_encryption.POLICY,
     cilium_hubble_relay_ui.POLICY,

@@ -4,7 +4,8 @@ Shared by the policy modules; it is not a policy. The engine gives a policy a re
 properties: nested values are `Mapping`/`Sequence` proxies (not `dict`/`list`), numbers arrive as
 floats (they travel as a protobuf `Struct`), and reading a value that is still unknown during
 preview raises pulumi_policy's `UnknownValueError`. Every check here therefore tests for the
-abstract types, and `judged` turns "unknown" into "can't judge" (no violation) instead of a crash.
+abstract types, and `judged` turns "unknown" into "can't judge" during preview and into "cannot
+verify" during the update (visibility.py) instead of a crash.
 
 This module deliberately knows nothing of the program (`cnistack`, `components`): the pack is an
 independent guard over what the engine sees.
@@ -24,6 +25,9 @@ from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArg
 # Not re-exported by pulumi_policy's package root, but it is what the proxies raise.
 from pulumi_policy.proxy import UnknownValueError
 
+# `judged` lives with the pack's other "can I see this value" answers; re-exported for the policies.
+from .visibility import judged, report_unknown
+
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -37,21 +41,6 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 CILIUM_NAMESPACE_LABELS = frozenset(
     {"io.kubernetes.pod.namespace", "k8s:io.kubernetes.pod.namespace"}
 )
-
-
-def judged(messages: Iterable[str]) -> list[str]:
-    """Collect violation messages until a check reads an unknown value, then stop judging.
-
-    Violations found before the unknown value are real and kept; whatever depends on the unknown
-    value is left to `pulumi up`, where the engine analyses the resource again with its real values.
-    """
-    found: list[str] = []
-    try:
-        for message in messages:
-            found.append(message)
-    except UnknownValueError:
-        pass
-    return found
 
 
 def mapping(value: object) -> Mapping[str, Any]:
@@ -162,14 +151,16 @@ def validate_cilium_release(
 ) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     """A resource validation running `violations` on Cilium releases only.
 
-    A Release whose chart is still unknown is not judged: it may or may not be Cilium.
+    A Release whose chart is still unknown may or may not be Cilium: not judged during preview,
+    "cannot verify" during the update (see visibility).
     """
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         try:
             if not is_cilium_release(args.resource_type, args.props):
                 return
-        except UnknownValueError:
+        except UnknownValueError as error:
+            report_unknown(error, report_violation, args.urn)
             return
         for message in judged(violations(args.props)):
             report_violation(message, args.urn)
