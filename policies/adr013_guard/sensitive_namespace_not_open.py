@@ -79,9 +79,16 @@ CONFIG_SCHEMA = PolicyConfigSchema(
 )
 
 
+def _ref(obj: K8sObject) -> str:
+    # A clusterwide policy is judged per sensitive namespace it selects, but lives in none.
+    if obj.kind == "CiliumClusterwideNetworkPolicy":
+        return f"{obj.kind} `{obj.name}`"
+    return obj.ref
+
+
 def _opening(obj: K8sObject, where: str, what: str, whom: str) -> str:
     return (
-        f"Remove {what} from {where} of {obj.ref}: it opens sensitive namespace "
+        f"Remove {what} from {where} of {_ref(obj)}: it opens sensitive namespace "
         f"`{obj.namespace}` to {whom}."
     )
 
@@ -133,7 +140,7 @@ def cilium_rule_violations(
 ) -> Iterator[str]:
     if rule.get("toPorts") is not None and not any(rule.get(k) for k in CILIUM_SOURCES):
         yield (
-            f"Add a source selector (fromEndpoints, fromEntities, ...) to {where} of {obj.ref}: "
+            f"Add a source selector (fromEndpoints, fromEntities, ...) to {where} of {_ref(obj)}: "
             f"ports alone open sensitive namespace `{obj.namespace}` to every source."
         )
     for entity in items(rule.get("fromEntities")):
