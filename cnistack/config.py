@@ -335,7 +335,8 @@ def parse_stack_config(
         return StackConfig.model_validate(data)
     except ValidationError as err:
         allowed = sorted(field.alias or name for name, field in StackConfig.model_fields.items())
-        lines = [_describe(e, allowed) for e in err.errors()]
+        # One line per bad key: a key or value with a line break must not start a new one.
+        lines = [_describe(e, allowed).replace("\n", "\\n") for e in err.errors()]
         raise ConfigError("invalid stack config:\n  " + "\n  ".join(lines)) from None
 
 

@@ -93,7 +93,12 @@ def _flatten(doc: Any, source: str) -> Iterator[tuple[dict[str, Any], str]]:
         raise InputError("document is not a mapping (expected a Kubernetes object)", source=source)
     if "kind" not in doc:
         raise InputError("object without kind", source=source)
-    kind = str(doc["kind"])
+    # Everything below reads kind as a string and metadata as a mapping (found by fuzzing).
+    if not isinstance(doc["kind"], str):
+        raise InputError(f"kind must be a string (got {type(doc['kind']).__name__})", source=source)
+    if not isinstance(doc.get("metadata") or {}, dict):
+        raise InputError(f"{doc['kind']}: metadata must be a mapping", source=source)
+    kind = doc["kind"]
     if kind == "List" or (kind.endswith("List") and isinstance(doc.get("items"), list)):
         for item in doc.get("items") or []:
             yield from _flatten(item, source)

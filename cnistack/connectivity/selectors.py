@@ -59,9 +59,14 @@ def parse_selector(raw: Any, where: str, key_map: Any = None) -> Selector:
         raise InputError(f"{where}: unknown selector field(s) {sorted(unknown)}")
     fix = key_map if key_map is not None else (lambda k: k)
     reqs: list[Requirement] = []
-    for key, value in (raw.get("matchLabels") or {}).items():
+    labels, expressions = raw.get("matchLabels") or {}, raw.get("matchExpressions") or []
+    if not isinstance(labels, Mapping):
+        raise InputError(f"{where}: matchLabels must be a mapping")
+    if not isinstance(expressions, list):
+        raise InputError(f"{where}: matchExpressions must be a list")
+    for key, value in labels.items():
         reqs.append(Requirement(fix(str(key)), "In", frozenset({_label_value(value)})))
-    for expr in raw.get("matchExpressions") or []:
+    for expr in expressions:
         if not isinstance(expr, Mapping) or "key" not in expr or "operator" not in expr:
             raise InputError(f"{where}: matchExpressions entry needs key and operator")
         op = expr["operator"]
@@ -70,7 +75,10 @@ def parse_selector(raw: Any, where: str, key_map: Any = None) -> Selector:
                 f"{where}: invalid selector operator {op!r} "
                 f"(expected one of {', '.join(OPERATORS)})"
             )
-        values = frozenset(_label_value(v) for v in (expr.get("values") or []))
+        raw_values = expr.get("values") or []
+        if not isinstance(raw_values, list):
+            raise InputError(f"{where}: matchExpressions values must be a list")
+        values = frozenset(_label_value(v) for v in raw_values)
         if op in ("In", "NotIn") and not values:
             raise InputError(f"{where}: operator {op} needs at least one value")
         if op in ("Exists", "DoesNotExist") and values:
