@@ -432,3 +432,48 @@ def test_encryption_enabled_as_a_string(enabled: str, shown: str) -> None:
             f"Set the cilium value `encryption.enabled` to true (found {shown}).",
         )
     ]
+
+
+# --- patches of live objects ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        (
+            PackResource(
+                "kubernetes:core/v1:NamespacePatch",
+                "unlabel-storage",
+                {"metadata": {"name": "storage", "labels": {"cnistack.io/sensitive": "false"}}},
+            ),
+            "Cannot verify NamespacePatch `storage`: server-side apply merges it into a live "
+            "Namespace the policy pack never sees whole; declare the whole Namespace in the stack "
+            "instead.",
+        ),
+        (
+            PackResource(
+                "kubernetes:networking.k8s.io/v1:NetworkPolicyPatch",
+                "open-default-deny",
+                {
+                    "metadata": {"name": "default-deny", "namespace": "storage"},
+                    "spec": {"ingress": [{}]},
+                },
+            ),
+            "Cannot verify NetworkPolicyPatch `storage/default-deny`: server-side apply merges it "
+            "into a live NetworkPolicy the policy pack never sees whole; declare the whole "
+            "NetworkPolicy in the stack instead.",
+        ),
+        (
+            PackResource(
+                "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicyPatch",
+                "widen",
+                {"metadata": {"name": "edge"}, "spec": {"endpointSelector": {}}},
+            ),
+            "Cannot verify CiliumClusterwideNetworkPolicyPatch `edge`: server-side apply merges it "
+            "into a live CiliumClusterwideNetworkPolicy the policy pack never sees whole; declare "
+            "the whole CiliumClusterwideNetworkPolicy in the stack instead.",
+        ),
+    ],
+)
+def test_patch_of_a_live_object(resource: PackResource, message: str) -> None:
+    assert _caught(_with(resource)) == [("network-patch-visible", message)]

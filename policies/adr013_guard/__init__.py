@@ -19,6 +19,7 @@ from . import (
     cilium_release_visible,
     cilium_wireguard_encryption,
     namespace_default_deny,
+    network_patch_visible,
     production_runs_cilium,
     sensitive_namespace_not_open,
 )
@@ -39,6 +40,7 @@ POLICIES: tuple[Policy, ...] = (
     cilium_l7_proxy_for_http_rules.POLICY,
     cilium_network_policy_needs_cilium.POLICY,
     namespace_default_deny.POLICY,
+    network_patch_visible.POLICY,
     sensitive_namespace_not_open.POLICY,
     cilium_l7_http_rules.POLICY,
 )
