@@ -181,7 +181,8 @@ class CiliumSettings(_Model):
 
     chart: CiliumChart = CiliumChart()
     kube_proxy_replacement: bool = True
-    k8s_service_host: str | None = None
+    # A host name or address: no blank (found by fuzzing: "" passed, then helm_values failed).
+    k8s_service_host: str | None = Field(default=None, pattern=r"^\S+$")
     k8s_service_port: int | None = Field(default=None, ge=1, le=65535)
     encryption: Literal["wireguard", "disabled"] = "wireguard"
     hubble: Hubble = Hubble()
