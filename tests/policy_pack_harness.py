@@ -50,6 +50,7 @@ from pulumi_policy import (  # noqa: E402
     EnforcementLevel,
     Policy,
     PolicyCustomTimeouts,
+    PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
@@ -106,6 +107,8 @@ class PackResource:
     name: str
     props: Mapping[str, Any]
     urn: str = ""
+    # The explicit provider resource it is registered with (`pulumi:providers:kubernetes`), if any.
+    provider: PackResource | None = None
 
     def __post_init__(self) -> None:
         if not self.urn:
@@ -230,6 +233,14 @@ def _engine_props(props: Mapping[str, Any]) -> Mapping[str, Any]:
     return proxied
 
 
+def _provider(resource: PackResource) -> PolicyProviderResource | None:
+    """What the SDK builds from the request's `provider` field (type, inputs, URN, name)."""
+    p = resource.provider
+    return (
+        None if p is None else PolicyProviderResource(p.type, _engine_props(p.props), p.urn, p.name)
+    )
+
+
 def _options() -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
@@ -291,7 +302,7 @@ def resource_args(resource: PackResource, properties: Mapping[str, Any]) -> Reso
         resource.urn,
         resource.name,
         _options(),
-        None,
+        _provider(resource),
         config,
         {},
     )
@@ -304,7 +315,7 @@ def stack_args(
     config = _over_the_wire(properties) if properties else None
     policy_resources = [
         PolicyResource(
-            r.type, _engine_props(r.props), r.urn, r.name, _options(), None, None, [], {}
+            r.type, _engine_props(r.props), r.urn, r.name, _options(), _provider(r), None, [], {}
         )
         for r in resources
     ]

@@ -12,6 +12,7 @@ import pytest
 from pulumi_policy import EnforcementLevel
 
 from tests.policy_pack_harness import (
+    UNKNOWN,
     PackResource,
     Violation,
     allow_postgresql,
@@ -477,3 +478,53 @@ def test_encryption_enabled_as_a_string(enabled: str, shown: str) -> None:
 )
 def test_patch_of_a_live_object(resource: PackResource, message: str) -> None:
     assert _caught(_with(resource)) == [("network-patch-visible", message)]
+
+
+# --- an object without metadata.namespace, placed by the provider ------------------------------
+
+
+def _storage_provider(namespace: str) -> PackResource:
+    # pulumi-kubernetes provider input `namespace`: the default for objects that name none.
+    return PackResource("pulumi:providers:kubernetes", "storage-k8s", {"namespace": namespace})
+
+
+def _namespaceless_open_policy(provider: PackResource) -> PackResource:
+    return PackResource(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "open",
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "open"},
+            "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]},
+        },
+        provider=provider,
+    )
+
+
+def test_policy_without_namespace_lands_in_the_providers_namespace() -> None:
+    provider = _storage_provider("storage")
+    assert _caught(_with(provider, _namespaceless_open_policy(provider))) == [
+        _opens(
+            "`namespaceSelector: {}`",
+            "ingress rule 0",
+            "NetworkPolicy `storage/open`",
+            "storage",
+            "all namespaces",
+        )
+    ]
+
+
+def test_providers_namespace_unknown_at_update_cannot_be_verified() -> None:
+    provider = _storage_provider(UNKNOWN)
+    stack = _with(provider, _namespaceless_open_policy(provider))
+    assert evaluate_pack(stack, load_pack_config("production")) == []
+    violations = evaluate_pack(stack, load_pack_config("production"), preview=False)
+    assert [(v.policy_name, v.message) for v in violations] == [
+        (
+            "sensitive-namespace-not-open",
+            "Cannot verify this resource against ADR-013: `namespace` is still unknown during the "
+            "update, so the policy pack cannot read it; give it a value known before `pulumi up` "
+            "applies it.",
+        )
+    ]

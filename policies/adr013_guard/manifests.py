@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs
+from pulumi_policy import (
+    PolicyProviderResource,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+)
 
 # Not re-exported by pulumi_policy's package root, but it is what the proxies raise.
 from pulumi_policy.proxy import UnknownValueError
@@ -114,18 +119,34 @@ class K8sObject:
         return f"{self.kind} `{self.name}`"
 
 
-def k8s_object(props: Mapping[str, Any], kind: str, *, namespaced: bool = True) -> K8sObject:
+def k8s_object(
+    props: Mapping[str, Any], kind: str, *, namespaced: bool = True, default: str = "default"
+) -> K8sObject:
     metadata = mapping(props.get("metadata"))
     name = metadata.get("name")
     namespace = metadata.get("namespace") if namespaced else ""
     return K8sObject(
         kind=kind,
         name=name if isinstance(name, str) else "?",
-        # An object without metadata.namespace is created in the provider's namespace: `default`.
-        namespace=(namespace if isinstance(namespace, str) and namespace else "default")
+        # An object without metadata.namespace is created in the provider's namespace
+        # (`default` unless the provider says otherwise, see default_namespace).
+        namespace=(namespace if isinstance(namespace, str) and namespace else default)
         if namespaced
         else "",
     )
+
+
+def default_namespace(provider: PolicyProviderResource | None) -> str:
+    """Where the provider puts an object without metadata.namespace.
+
+    The kubernetes provider's `namespace` input is "the default namespace to use" for namespaced
+    objects that name none (pulumi-kubernetes provider config); without it, `default`. Raises
+    UnknownValueError while that input is unknown.
+    """
+    if provider is None or provider.resource_type != "pulumi:providers:kubernetes":
+        return "default"
+    namespace = mapping(provider.props).get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else "default"
 
 
 def namespace_name(props: Mapping[str, Any]) -> str | None:

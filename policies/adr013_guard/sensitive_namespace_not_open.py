@@ -35,6 +35,7 @@ from .manifests import (
     SENSITIVE_LABEL,
     K8sObject,
     cilium_specs,
+    default_namespace,
     dig,
     effective_policy_types,
     is_empty_selector,
@@ -210,11 +211,11 @@ def resource_violations(resource: PolicyResource, sensitive: set[str]) -> Iterat
     kind = resource.resource_type.rsplit(":", 1)[-1]
     props = resource.props
     if resource.resource_type == NETWORK_POLICY:
-        obj = k8s_object(props, kind)
+        obj = k8s_object(props, kind, default=default_namespace(resource.provider))
         if obj.namespace in sensitive:
             yield from network_policy_violations(obj, mapping(props.get("spec")))
     elif resource.resource_type == CILIUM_NETWORK_POLICY:
-        obj = k8s_object(props, kind)
+        obj = k8s_object(props, kind, default=default_namespace(resource.provider))
         if obj.namespace in sensitive:
             yield from cilium_policy_violations(obj, props, sensitive, clusterwide=False)
     elif resource.resource_type == CILIUM_CLUSTERWIDE_NETWORK_POLICY:
