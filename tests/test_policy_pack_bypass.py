@@ -151,12 +151,26 @@ def test_network_policy_without_peers_admits_all_pods() -> None:
 MINIO = "CiliumNetworkPolicy `storage/minio`"
 
 
+def test_cilium_policy_with_a_cidr_group_cannot_be_verified() -> None:
+    rule = {"fromCIDRSet": [{"cidrGroupRef": "partners"}]}
+    minio = cilium_policy("storage", "minio", {"endpointSelector": {}, "ingress": [rule]})
+    assert _caught(_with(minio)) == [
+        (
+            "sensitive-namespace-not-open",
+            'Cannot verify fromCIDRSet cidrGroupRef "partners" in spec ingress rule 0 of '
+            f"{MINIO} on sensitive namespace `storage`: list its CIDRs in the policy instead.",
+        )
+    ]
+
+
 @pytest.mark.parametrize(
     ("rule", "what", "whom"),
     [
         ({"fromEntities": ["world"]}, "fromEntities world", "the internet"),
         ({"fromEntities": ["all"]}, "fromEntities all", "every source"),
         ({"fromEntities": ["cluster"]}, "fromEntities cluster", "all namespaces"),
+        ({"fromEntities": ["world-ipv4"]}, "fromEntities world-ipv4", "the internet"),
+        ({"fromEntities": ["world-ipv6"]}, "fromEntities world-ipv6", "the internet"),
         ({"fromCIDR": ["0.0.0.0/0"]}, "fromCIDR 0.0.0.0/0", "the internet"),
         ({"fromCIDRSet": [{"cidr": "0.0.0.0/0"}]}, "fromCIDRSet 0.0.0.0/0", "the internet"),
         (

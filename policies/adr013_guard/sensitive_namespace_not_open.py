@@ -57,7 +57,14 @@ from .selector_reach import (
 
 NAME = "sensitive-namespace-not-open"
 DEFAULT_SENSITIVE_NAMESPACES = ("storage",)
-OPEN_ENTITIES = {"world": "the internet", "all": "every source", "cluster": "all namespaces"}
+OPEN_ENTITIES = {
+    "world": "the internet",
+    # Split entities of 1.15 (cilium v1.15.0 pkg/policy/api/entity.go).
+    "world-ipv4": "the internet",
+    "world-ipv6": "the internet",
+    "all": "every source",
+    "cluster": "all namespaces",
+}
 # Cilium source selectors: a rule with none of them (but with ports) admits every source.
 CILIUM_SOURCES = (
     "fromEndpoints",
@@ -154,13 +161,22 @@ def cilium_rule_violations(
         cidr = mapping(cidr_rule).get("cidr")
         if is_everywhere(cidr):
             yield _opening(obj, where, f"fromCIDRSet {cidr}", "the internet")
+        group = mapping(cidr_rule).get("cidrGroupRef")
+        if group is not None:
+            # The CIDRs live in a CiliumCIDRGroup object the pack does not resolve: fail closed.
+            yield (
+                f"Cannot verify fromCIDRSet cidrGroupRef {shown(group)} in {where} of {_ref(obj)} "
+                f"on sensitive namespace `{obj.namespace}`: list its CIDRs in the policy instead."
+            )
     for selector in items(rule.get("fromEndpoints")):
         if _any_namespace(selector) or (clusterwide and any_namespace_in_clusterwide(selector)):
             yield _opening(obj, where, "the any-namespace fromEndpoints selector", "all namespaces")
         # A reserved label selects that identity whatever the namespace (cilium v1.15.0
         # pkg/k8s/apis/cilium.io/utils/utils.go getEndpointSelector); reserved:world = internet.
-        if "reserved:world" in mapping(mapping(selector).get("matchLabels")):
-            yield _opening(obj, where, "fromEndpoints reserved:world", "the internet")
+        labels = mapping(mapping(selector).get("matchLabels"))
+        for world in ("reserved:world", "reserved:world-ipv4", "reserved:world-ipv6"):
+            if world in labels:
+                yield _opening(obj, where, f"fromEndpoints {world}", "the internet")
 
 
 def cilium_policy_violations(
