@@ -51,7 +51,7 @@ _COMMON = {
 settings.register_profile(
     "ci",
     derandomize=True,
-    max_examples=300,
+    max_examples=250,
     phases=(Phase.explicit, Phase.generate),
     **_COMMON,
 )
