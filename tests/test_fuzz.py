@@ -9,8 +9,10 @@ container, duplicate a list item) and feeds the result through the real entry po
   `ConfigError` whose lines each name an `aisp-cni:<key>`;
 - `parse_policy_model` -> a `PolicyModel` (then rendered for both CNI profiles) or one pydantic
   `ValidationError` (a ValueError) naming the location;
-- `python -m cnistack connectivity list --manifests FILE` run in-process (`main`) -> exit 0, or
-  exit 2 with one `error: ...` line on stderr.
+- `python -m cnistack connectivity list --manifests FILE` and `diff manifests:FILE@cilium
+  manifests:FILE@kube-router`, run in-process (`main`) -> exit 0, or exit 2 with one
+  `error: ...` line on stderr;
+- the policy pack over a mutated production stack -> violations or none, never an exception.
 
 Anything else (another exception type, a traceback, exit 1) fails the property. Every example has
 a deadline, so a mutation that makes parsing slow fails too. The CI slice is derandomized (fixed
@@ -265,7 +267,7 @@ def manifests_dir() -> Any:
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), enforcement=st.sampled_from(["cilium", "kube-router"]))
-def test_fuzzed_manifests_list_exit_0_or_one_clean_error(
+def test_fuzzed_manifests_exit_0_or_one_clean_error(
     manifests_dir: Path, data: st.DataObject, enforcement: str
 ) -> None:
     documents = mutated(data, _production_manifests())
@@ -273,7 +275,12 @@ def test_fuzzed_manifests_list_exit_0_or_one_clean_error(
         documents = [documents]
     path = manifests_dir / "fuzz.yaml"
     path.write_text(yaml.safe_dump_all([_yaml_safe(d) for d in documents]), encoding="utf-8")
-    code, _, stderr = _run_cli(["list", "--manifests", str(path), "--enforcement", enforcement])
+    command = data.draw(st.sampled_from(["list", "diff"]), label="command")
+    if command == "list":
+        argv = ["list", "--manifests", str(path), "--enforcement", enforcement]
+    else:
+        argv = ["diff", f"manifests:{path}@cilium", f"manifests:{path}@kube-router"]
+    code, _, stderr = _run_cli(argv)
     _clean_exit(code, stderr)
 
 
