@@ -109,9 +109,62 @@ def test_null_with_allow_null_values_cannot_be_verified() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            "values.extraConfig",
+            {"enable-wireguard": "false"},
+            "Cannot verify the cilium values: `values.extraConfig.enable-wireguard` overrides the "
+            "agent configuration the chart renders from the values the policy pack checks; set it "
+            "through its chart value instead.",
+        ),
+        (
+            "values.extraArgs",
+            ["--kube-proxy-replacement=false"],
+            "Cannot verify the cilium values: `values.extraArgs` reaches the cilium agent "
+            "directly, past the values the policy pack checks; remove it.",
+        ),
+        (
+            "values.extraEnv",
+            [{"name": "CILIUM_ENABLE_WIREGUARD", "value": "false"}],
+            "Cannot verify the cilium values: `values.extraEnv` reaches the cilium agent "
+            "directly, past the values the policy pack checks; remove it.",
+        ),
+    ],
+)
+def test_agent_overrides_past_the_values_cannot_be_verified(
+    path: str, value: Any, message: str
+) -> None:
+    assert _production(_with(changed(cilium_release(), path, value))) == [_visible(message)]
+
+
+@pytest.mark.parametrize(
+    ("mode", "shown"), [("never", '"never"'), ("Never", '"Never"'), (0, "0.0")]
+)
+def test_policy_enforcement_never_is_caught(mode: Any, shown: str) -> None:
+    release = changed(cilium_release(), "values.policyEnforcementMode", mode)
+    assert _production(_with(release)) == [
+        Violation(
+            "cilium-policy-enforced",
+            "Set the cilium value `policyEnforcementMode` to default or always "
+            f"(found {shown}): `never` stops Cilium enforcing every network policy.",
+            MANDATORY,
+            RELEASE_URN,
+        )
+    ]
+
+
+@pytest.mark.parametrize("mode", ["default", "always", "Always"])
+def test_policy_enforcement_default_or_always_passes(mode: str) -> None:
+    release = changed(cilium_release(), "values.policyEnforcementMode", mode)
+    assert _production(_with(release)) == []
+
+
 def test_empty_postrender_and_value_files_are_harmless() -> None:
     release = changed(changed(cilium_release(), "postrender", ""), "valueYamlFiles", [])
     release = changed(changed(release, "reuseValues", False), "allowNullValues", True)
+    release = changed(changed(release, "values.extraConfig", {}), "values.extraArgs", [])
     assert _production(_with(release)) == []
 
 
@@ -154,6 +207,7 @@ def test_unknown_chart_at_update_cannot_be_verified() -> None:
     release_rules = [
         "cilium-chart-version-pinned",
         "cilium-release-visible",
+        "cilium-policy-enforced",
         "cilium-kube-proxy-replacement",
         "cilium-wireguard-encryption",
         "cilium-hubble-relay-ui",

@@ -8,7 +8,11 @@ Every other release rule reads `values`. The pulumi-kubernetes provider renders 
 - `reuseValues: true`: Helm merges the values of the release already installed, which live only in
   the cluster;
 - `allowNullValues: true`: nulls reach Helm, whose merge then deletes the chart default at that key
-  (so `hubble.enabled: null` removes the chart's `true`), where the rules read "not set".
+  (so `hubble.enabled: null` removes the chart's `true`), where the rules read "not set";
+- inside `values`, `extraConfig` entries are appended to the cilium-config ConfigMap "to override
+  existing properties" (cilium v1.15.0 templates/cilium-configmap.yaml), so
+  `extraConfig: {enable-wireguard: "false"}` undoes `encryption.enabled`; `extraArgs` and `extraEnv`
+  reach the agent's command line and environment the same way.
 Any of these makes the release unverifiable: in production that is a mandatory violation (fail
 closed, issue 13), advisory in the homelab through its pack config. An input still unknown during
 the update is reported the same way (see visibility); during preview it is left to the update.
@@ -22,7 +26,7 @@ from typing import Any
 from pulumi_policy import ResourceValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from .manifests import items, shown, validate_cilium_release
+from .manifests import items, mapping, shown, validate_cilium_release
 from .visibility import cannot_verify, unknown_in
 
 NAME = "cilium-release-visible"
@@ -86,6 +90,19 @@ def violations(props: Mapping[str, Any]) -> Iterator[str]:
             "Cannot verify the cilium values: `reuseValues: true` merges the values of the "
             "release already installed, which the policy pack cannot see; remove it."
         )
+    values = known("values")
+    for key in mapping(mapping(values).get("extraConfig")):
+        yield (
+            f"Cannot verify the cilium values: `values.extraConfig.{key}` overrides the agent "
+            "configuration the chart renders from the values the policy pack checks; set it "
+            "through its chart value instead."
+        )
+    for name in ("extraArgs", "extraEnv"):
+        if items(mapping(values).get(name)):
+            yield (
+                f"Cannot verify the cilium values: `values.{name}` reaches the cilium agent "
+                "directly, past the values the policy pack checks; remove it."
+            )
     if known("allowNullValues") is True:
         for path in _nulls(known("values"), "values"):
             yield (
