@@ -35,6 +35,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from pydantic import ValidationError
 
 from cnistack.cilium import helm_values
@@ -43,6 +44,9 @@ from cnistack.config import PROJECT, ConfigError, parse_stack_config
 from cnistack.netpol.policy_model import default_policy_model, parse_policy_model
 from cnistack.netpol.renderer import render_policies
 from tests.factories import homelab_config, production_config
+
+# Hypothesis keeps caches (constants, unicode tables) in its home directory: outside the repo.
+set_hypothesis_home_dir(Path.home() / ".cache" / "cnistack" / "hypothesis")
 
 _COMMON = {
     "database": None,  # no .hypothesis/ directory in the repo
