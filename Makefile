@@ -25,12 +25,13 @@ OWN_SECRETS = if [ -z "$${PULUMI_CONFIG_PASSPHRASE}$${PULUMI_CONFIG_PASSPHRASE_F
 # built from Go modules by scripts/toolchain.sh.
 TOOLCHAIN_ENV = command -v pulumi >/dev/null || eval "$$(bash scripts/toolchain.sh --print-env)"
 
-.PHONY: help install toolchain toolchain-for-tests homelab-prerequisites homelab preview test test-fast lint typecheck format render connectivity bench clean
+.PHONY: help install toolchain toolchain-for-tests homelab-prerequisites homelab preview test test-fast fuzz lint typecheck format render connectivity bench clean
 
 help:
 	@echo "make homelab     check Docker and k3d, install, then pulumi up -s homelab (local backend)"
 	@echo "make test        lint, type-check and every test, engine previews included"
 	@echo "make test-fast   unit and mocks tests only (no engine)"
+	@echo "make fuzz        long hypothesis campaign over config, policy model, manifests"
 	@echo "make preview     pulumi preview of both stacks with the policy pack"
 	@echo "make render      write both stacks' manifests under out/"
 	@echo "make connectivity  where homelab is wider than production"
@@ -97,6 +98,13 @@ typecheck: $(DEV_VENV)/.installed
 
 test-fast: install
 	$(DEV_PY) -m pytest -m "not engine"
+
+# The fixed-seed slice of tests/test_fuzz.py runs in every `make test`; this is the long, random
+# campaign (FUZZ_EXAMPLES per property), with the count of cases run per property.
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=campaign FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py \
+	  -p no:cacheprovider --hypothesis-show-statistics -q
 
 # The README's test command; .ci/run calls it. Builds the engine when its cache is missing.
 test: install lint typecheck toolchain-for-tests

@@ -290,7 +290,8 @@ class CiliumSettings(_Model):
     install_method: Literal["helm", "olm"] = "helm"
     chart: CiliumChart = CiliumChart()
     kube_proxy_replacement: bool = True
-    k8s_service_host: str | None = None
+    # A host name or address: no blank (found by fuzzing: "" passed, then helm_values failed).
+    k8s_service_host: str | None = Field(default=None, pattern=r"^\S+$")
     k8s_service_port: int | None = Field(default=None, ge=1, le=65535)
     encryption: Literal["wireguard", "disabled"] = "wireguard"
     hubble: Hubble = Hubble()
@@ -428,6 +429,18 @@ class StackConfig(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _network_policy_renders_for_this_cluster(self) -> StackConfig:
+        # A model can be valid on its own and still name what this cluster cannot enforce (a
+        # hostNetwork source on K3s with kube-router): refuse it here, before any resource.
+        from cnistack.netpol.renderer import render_policies  # noqa: PLC0415
+
+        try:
+            render_policies(self.network_policy, self.capabilities, self.flavour)
+        except ValueError as err:
+            raise _OtherKeyError("networkPolicy", str(err)) from None
+        return self
+
     @property
     def cilium_settings(self) -> CiliumSettings | None:
         if self.cni != "cilium":
@@ -505,27 +518,32 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _describe(error: Mapping[str, Any], allowed: list[str]) -> str:
+def _describe(error: Mapping[str, Any], allowed: list[str]) -> list[str]:
+    """One line per bad key; a key or value with a line break must not start a new one."""
+    return [line.replace("\n", "\\n") for line in _describe_lines(error, allowed)]
+
+
+def _describe_lines(error: Mapping[str, Any], allowed: list[str]) -> list[str]:
     loc = tuple(error["loc"])
     if loc[:1] == ("cluster",) and loc[1:2] in (("k3d",), ("existing",)):
         loc = loc[:1] + loc[2:]  # the discriminator's tag is not a key of the file
     message = str(error["msg"]).removeprefix("Value error, ")
     if "::" in message:
         pairs = (line.split("::", 1) for line in message.split("\n"))
-        return "\n  ".join(f"{PROJECT}:{key}: {text}" for key, text in pairs)
+        return [f"{PROJECT}:{key}: {text}" for key, text in pairs]
     key = ".".join(str(part) for part in loc) or "(stack)"
     if error["type"] == "extra_forbidden":
         siblings = allowed if len(loc) == 1 else allowed_keys(StackConfig, error["loc"][:-1])
         suggestion = did_you_mean(str(loc[-1]), siblings)
         choices = f" Allowed keys: {', '.join(siblings)}." if siblings else ""
-        return f"{PROJECT}:{key}: unknown key{suggestion or '.'}{choices}"
+        return [f"{PROJECT}:{key}: unknown key{suggestion or '.'}{choices}"]
     if error["type"] == "missing":
-        return f"{PROJECT}:{key}: required, no default (it must be chosen per environment)"
+        return [f"{PROJECT}:{key}: required, no default (it must be chosen per environment)"]
     given = error.get("input")
     if isinstance(given, Mapping | list):
-        return f"{PROJECT}:{key}: {message}"
+        return [f"{PROJECT}:{key}: {message}"]
     shown = "<secret>" if loc[:1] == ("kubeconfig",) else repr(given)
-    return f"{PROJECT}:{key}: {message} (got {shown})"
+    return [f"{PROJECT}:{key}: {message} (got {shown})"]
 
 
 # Keys whose value must be stored encrypted in the stack file.
@@ -553,7 +571,7 @@ def parse_stack_config(
         return StackConfig.model_validate(data)
     except ValidationError as err:
         allowed = sorted(field.alias or name for name, field in StackConfig.model_fields.items())
-        lines = [_describe(e, allowed) for e in err.errors()]
+        lines = [line for e in err.errors() for line in _describe(e, allowed)]
         raise ConfigError("invalid stack config:\n  " + "\n  ".join(lines)) from None
 
 

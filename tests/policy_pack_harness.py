@@ -16,7 +16,9 @@
 
 `run_policy(policy, resources, properties)` runs a single policy the same way, for unit tests.
 A value the engine would not know during preview is written as `UNKNOWN` (or the other sentinels
-re-exported below) in `PackResource.props`.
+re-exported below) in `PackResource.props`. Both run as a preview by default; `preview=False` runs
+them as the update half of `pulumi up`, where the language host sets `PULUMI_DRY_RUN=false` in the
+pack's environment (see policies/adr013_guard/visibility.py).
 
 The module puts `policies/` on `sys.path` so `adr013_guard` imports as it does inside the pack.
 """
@@ -27,8 +29,10 @@ import asyncio
 import copy
 import inspect
 import json
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,10 +45,12 @@ if str(POLICIES_DIR) not in sys.path:
     sys.path.insert(0, str(POLICIES_DIR))
 
 from adr013_guard import PACK_ENFORCEMENT_LEVEL, PACK_NAME, POLICIES  # noqa: E402
+from adr013_guard.visibility import DRY_RUN_ENV  # noqa: E402
 from pulumi_policy import (  # noqa: E402
     EnforcementLevel,
     Policy,
     PolicyCustomTimeouts,
+    PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
@@ -101,6 +107,8 @@ class PackResource:
     name: str
     props: Mapping[str, Any]
     urn: str = ""
+    # The explicit provider resource it is registered with (`pulumi:providers:kubernetes`), if any.
+    provider: PackResource | None = None
 
     def __post_init__(self) -> None:
         if not self.urn:
@@ -225,6 +233,14 @@ def _engine_props(props: Mapping[str, Any]) -> Mapping[str, Any]:
     return proxied
 
 
+def _provider(resource: PackResource) -> PolicyProviderResource | None:
+    """What the SDK builds from the request's `provider` field (type, inputs, URN, name)."""
+    p = resource.provider
+    return (
+        None if p is None else PolicyProviderResource(p.type, _engine_props(p.props), p.urn, p.name)
+    )
+
+
 def _options() -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
@@ -235,6 +251,20 @@ class _Report:
     urn: str | None
     # True for the SDK's "can't run policy ... during preview" note, which is always advisory.
     unknown: bool = False
+
+
+@contextmanager
+def _phase(preview: bool) -> Iterator[None]:
+    """`PULUMI_DRY_RUN` as the Python language host sets it for the pack's process."""
+    saved = os.environ.get(DRY_RUN_ENV)
+    os.environ[DRY_RUN_ENV] = "true" if preview else "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[DRY_RUN_ENV]
+        else:
+            os.environ[DRY_RUN_ENV] = saved
 
 
 def _run(policy: Policy, args: ResourceValidationArgs | StackValidationArgs) -> list[_Report]:
@@ -272,7 +302,7 @@ def resource_args(resource: PackResource, properties: Mapping[str, Any]) -> Reso
         resource.urn,
         resource.name,
         _options(),
-        None,
+        _provider(resource),
         config,
         {},
     )
@@ -285,7 +315,7 @@ def stack_args(
     config = _over_the_wire(properties) if properties else None
     policy_resources = [
         PolicyResource(
-            r.type, _engine_props(r.props), r.urn, r.name, _options(), None, None, [], {}
+            r.type, _engine_props(r.props), r.urn, r.name, _options(), _provider(r), None, [], {}
         )
         for r in resources
     ]
@@ -313,8 +343,15 @@ def _diagnostics(
 # --- public API --------------------------------------------------------------------------------
 
 
-def evaluate_pack(resources: Sequence[PackResource], config: Mapping[str, Any]) -> list[Violation]:
+def evaluate_pack(
+    resources: Sequence[PackResource], config: Mapping[str, Any], *, preview: bool = True
+) -> list[Violation]:
     """Every diagnostic the assembled pack reports for these resources under this pack config."""
+    with _phase(preview):
+        return _evaluate_pack(resources, config)
+
+
+def _evaluate_pack(resources: Sequence[PackResource], config: Mapping[str, Any]) -> list[Violation]:
     reconciled = reconcile_config(config)
     violations: list[Violation] = []
     ordered = [p for p in POLICIES if isinstance(p, ResourceValidationPolicy)] + [
@@ -355,6 +392,8 @@ def run_policy(
     policy: Policy | str,
     resources: PackResource | Sequence[PackResource],
     properties: Mapping[str, Any] | None = None,
+    *,
+    preview: bool = True,
 ) -> list[str]:
     """The messages one policy reports, with its config `properties` over its schema defaults."""
     if isinstance(policy, str):
@@ -362,7 +401,9 @@ def run_policy(
     if isinstance(resources, PackResource):
         resources = [resources]
     reconciled = reconcile_config({policy.name: dict(properties or {})}, [policy])
-    return [r.message for r in _diagnostics(policy, resources, reconciled[policy.name].properties)]
+    with _phase(preview):
+        diagnostics = _diagnostics(policy, resources, reconciled[policy.name].properties)
+    return [r.message for r in diagnostics]
 
 
 _DELETE = object()

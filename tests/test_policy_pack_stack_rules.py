@@ -227,7 +227,13 @@ def test_configured_sensitive_namespaces_replace_the_default() -> None:
     stack = _replace(production_stack(), namespace("storage"))
     stack = _replace(stack, changed(allow_postgresql(), "spec.ingress.0.from", []))
     assert run_policy("sensitive-namespace-not-open", stack, {"sensitiveNamespaces": []}) == []
-    assert len(run_policy("sensitive-namespace-not-open", stack)) == 1
+    # Listed by default, so the missing label is reported as well as the opening.
+    assert run_policy("sensitive-namespace-not-open", stack) == [
+        'Label Namespace `storage` with `cnistack.io/sensitive: "true"`: it is listed in '
+        "`sensitiveNamespaces` of the `sensitive-namespace-not-open` pack config (found nothing).",
+        f"Add `from` peers to ingress rule 0 of {PG}: without them it opens sensitive "
+        "namespace `storage` to every source.",
+    ]
 
 
 CNP = "CiliumNetworkPolicy `storage/minio`"

@@ -124,6 +124,8 @@ def _flatten(doc: Any, source: str) -> Iterator[tuple[dict[str, Any], str]]:
         raise InputError("object without kind", source=source)
     if not isinstance(doc["kind"], str):
         raise InputError(f"kind must be a string, got {_short(doc['kind'])}", source=source)
+    if not isinstance(doc.get("metadata") or {}, dict):
+        raise InputError(f"{doc['kind']}: metadata must be a mapping", source=source)
     kind = doc["kind"]
     if kind == "List" or (kind.endswith("List") and isinstance(doc.get("items"), list)):
         for item in doc.get("items") or []:

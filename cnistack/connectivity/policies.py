@@ -201,6 +201,14 @@ class _Ctx:
         return InputError(message, source=self.manifest.source, obj=self.manifest.label)
 
 
+def _list(ctx: _Ctx, raw: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    """`raw[key]` as a list (absent, null or empty: []); any other type names the field."""
+    value = raw.get(key) or []
+    if not isinstance(value, list):
+        raise ctx.error(f"{where}{key}: must be a list (got {type(value).__name__})")
+    return value
+
+
 # --- NetworkPolicy ---------------------------------------------------------------------------
 
 
@@ -211,9 +219,9 @@ def _compile_np(manifest: Manifest, enforcement: Enforcement) -> list[CompiledPo
         raise ctx.error("spec is missing")
     ref = PolicyRef("NetworkPolicy", manifest.namespace, manifest.name)
     selector = _selector(ctx, spec.get("podSelector"), "spec.podSelector")
-    ingress_raw = spec.get("ingress") or []
-    egress_raw = spec.get("egress") or []
-    types = spec.get("policyTypes") or []
+    ingress_raw = _list(ctx, spec, "ingress", "spec.")
+    egress_raw = _list(ctx, spec, "egress", "spec.")
+    types = _list(ctx, spec, "policyTypes", "spec.")
     if not types:
         # Kubernetes defaulting: Ingress always, Egress iff the policy has egress rules.
         types = ["Ingress"] + (["Egress"] if egress_raw else [])
@@ -258,7 +266,7 @@ def _np_rule(
         raw = {}
     if not isinstance(raw, Mapping):
         raise ctx.error(f"{where}: rule must be a mapping")
-    peers_raw = raw.get(peer_key) or []
+    peers_raw = _list(ctx, raw, peer_key, f"{where}.")
     peers: tuple[Peer, ...]
     # An empty or missing from/to matches every peer, in and outside the cluster.
     peers = (
@@ -269,7 +277,7 @@ def _np_rule(
         if peers_raw
         else (ANY_PEER,)
     )
-    ports_raw = raw.get("ports") or []
+    ports_raw = _list(ctx, raw, "ports", f"{where}.")
     ports = (
         tuple(_np_port(ctx, p, f"{where}.ports[{i}]", enforcement) for i, p in enumerate(ports_raw))
         if ports_raw
@@ -292,7 +300,12 @@ def _np_peer(ctx: _Ctx, ref: PolicyRef, raw: Any, where: str, enforcement: Enfor
         if not isinstance(block, Mapping) or "cidr" not in block:
             raise ctx.error(f"{where}.ipBlock: cidr is required")
         return CidrPeer(
-            _cidr_ranges(ctx, block["cidr"], block.get("except") or [], f"{where}.ipBlock"),
+            _cidr_ranges(
+                ctx,
+                block["cidr"],
+                _list(ctx, block, "except", f"{where}.ipBlock."),
+                f"{where}.ipBlock",
+            ),
             matches_pods=enforcement == "kube-router",
         )
     if not has_pod and not has_ns:
@@ -354,7 +367,7 @@ def _compile_cnp(
     specs: list[tuple[Any, str]] = []
     if doc.get("spec") is not None:
         specs.append((doc["spec"], "spec"))
-    specs.extend((s, f"specs[{i}]") for i, s in enumerate(doc.get("specs") or []))
+    specs.extend((s, f"specs[{i}]") for i, s in enumerate(_list(ctx, doc, "specs", "")))
     if not specs:
         raise ctx.error("spec or specs is required")
     out: list[CompiledPolicy] = []
@@ -387,7 +400,7 @@ def _compile_cnp(
             ("egress", "egress", False),
             ("egressDeny", "egress", True),
         ):
-            raw_rules = spec.get(key) or []
+            raw_rules = _list(ctx, spec, key, f"{where}.")
             if raw_rules:
                 present[direction] = True
             for i, raw in enumerate(raw_rules):
@@ -447,21 +460,23 @@ def _cnp_rule(
         )
     peers: list[Peer] = []
     has_l3 = False
-    for i, sel in enumerate(raw.get(f"{side}Endpoints") or []):
+    for i, sel in enumerate(_list(ctx, raw, f"{side}Endpoints", f"{where}.")):
         has_l3 = True
         peers.append(_cnp_endpoint_peer(ctx, ref, sel, f"{where}.{side}Endpoints[{i}]"))
-    for i, cidr in enumerate(raw.get(f"{side}CIDR") or []):
+    for i, cidr in enumerate(_list(ctx, raw, f"{side}CIDR", f"{where}.")):
         has_l3 = True
         peers.append(CidrPeer(_cidr_ranges(ctx, cidr, [], f"{where}.{side}CIDR[{i}]"), False))
-    for i, item in enumerate(raw.get(f"{side}CIDRSet") or []):
+    for i, item in enumerate(_list(ctx, raw, f"{side}CIDRSet", f"{where}.")):
         has_l3 = True
         w = f"{where}.{side}CIDRSet[{i}]"
         if not isinstance(item, Mapping) or "cidr" not in item:
             raise ctx.error(f"{w}: cidr is required (cidrGroupRef is not supported)")
-        peers.append(CidrPeer(_cidr_ranges(ctx, item["cidr"], item.get("except") or [], w), False))
-    for i, entity in enumerate(raw.get(f"{side}Entities") or []):
+        peers.append(
+            CidrPeer(_cidr_ranges(ctx, item["cidr"], _list(ctx, item, "except", f"{w}."), w), False)
+        )
+    for i, entity in enumerate(_list(ctx, raw, f"{side}Entities", f"{where}.")):
         has_l3 = True
-        if entity not in ENTITIES:
+        if not isinstance(entity, str) or entity not in ENTITIES:
             raise ctx.error(f"{where}.{side}Entities[{i}]: unknown entity {entity!r}")
         world = entity in ("world", "world-ipv4", "world-ipv6", "all")
         cluster = entity in ("cluster", "all")
@@ -479,7 +494,7 @@ def _cnp_rule(
         if raw.get(key):
             # Not modelled: these peers match none of the analysed endpoints.
             has_l3 = True
-    ports_raw = raw.get("toPorts") or []
+    ports_raw = _list(ctx, raw, "toPorts", f"{where}.")
     ports: tuple[PortSpec, ...] | None
     if ports_raw:
         specs: list[PortSpec] = []
@@ -509,13 +524,17 @@ def _cnp_ports(
     if not isinstance(raw, Mapping):
         raise ctx.error(f"{where}: must be a mapping")
     rules = raw.get("rules")
-    http_raw = rules.get("http") if rules and not deny and isinstance(rules, Mapping) else None
+    http_raw = (
+        _list(ctx, rules, "http", f"{where}.rules.")
+        if rules and not deny and isinstance(rules, Mapping)
+        else None
+    )
     rules_http = bool(http_raw)
     http = _cnp_http(ctx, http_raw, where) if http_raw else None
     out: list[PortSpec] = []
     # A toPorts entry without ports opens nothing: Cilium iterates its port list only
     # (pkg/policy/rule.go mergeIngress/mergeEgress). Found by the Cilium oracle.
-    port_list = raw.get("ports") or []
+    port_list = _list(ctx, raw, "ports", f"{where}.")
     for i, port in enumerate(port_list):
         w = f"{where}.ports[{i}]"
         if not isinstance(port, Mapping):
@@ -565,6 +584,8 @@ def _cnp_http(ctx: _Ctx, http_raw: Any, where: str) -> Http:
     alts: set[tuple[tuple[str, str], ...]] = set()
     for i, raw_item in enumerate(http_raw):
         item = raw_item or {}
+        if not isinstance(item, Mapping):
+            raise ctx.error(f"{where}.rules.http[{i}]: must be a mapping")
         method = str(item.get("method") or "")
         path = str(item.get("path") or "")
         for label, pattern in (("method", method), ("path", path)):

@@ -83,7 +83,10 @@ def parse_selector(raw: Any, where: str, key_map: Any = None) -> Selector:
                 f"{where}: invalid selector operator {op!r} "
                 f"(expected one of {', '.join(OPERATORS)})"
             )
-        values = frozenset(_label_value(v) for v in (expr.get("values") or []))
+        raw_values = expr.get("values") or []
+        if not isinstance(raw_values, list):
+            raise InputError(f"{where}: matchExpressions values must be a list")
+        values = frozenset(_label_value(v) for v in raw_values)
         if op in ("In", "NotIn") and not values:
             raise InputError(f"{where}: operator {op} needs at least one value")
         if op in ("Exists", "DoesNotExist") and values:

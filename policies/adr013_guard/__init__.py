@@ -18,8 +18,11 @@ from . import (
     cilium_l7_proxy_for_http_rules,
     cilium_network_policy_needs_cilium,
     cilium_openshift_settings,
+    cilium_policy_enforced,
+    cilium_release_visible,
     cilium_wireguard_encryption,
     namespace_default_deny,
+    network_patch_visible,
     production_runs_cilium,
     sensitive_namespace_not_open,
 )
@@ -32,6 +35,8 @@ PACK_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 POLICIES: tuple[Policy, ...] = (
     production_runs_cilium.POLICY,
     cilium_chart_version_pinned.POLICY,
+    cilium_release_visible.POLICY,
+    cilium_policy_enforced.POLICY,
     cilium_kube_proxy_replacement.POLICY,
     cilium_wireguard_encryption.POLICY,
     cilium_openshift_settings.POLICY,
@@ -41,6 +46,7 @@ POLICIES: tuple[Policy, ...] = (
     cilium_l7_proxy_for_http_rules.POLICY,
     cilium_network_policy_needs_cilium.POLICY,
     namespace_default_deny.POLICY,
+    network_patch_visible.POLICY,
     sensitive_namespace_not_open.POLICY,
     cilium_l7_http_rules.POLICY,
 )

@@ -19,12 +19,15 @@ from .manifests import (
     helm_values,
     k8s_object,
     of_type,
+    report_unknown,
 )
 
 NAME = "cilium-l7-proxy-for-http-rules"
 
 
-def _policies_with_http_rules(args: StackValidationArgs) -> list[str]:
+def _policies_with_http_rules(
+    args: StackValidationArgs, report_violation: ReportViolation
+) -> list[str]:
     refs: list[str] = []
     for resource in of_type(args.resources, *CILIUM_POLICY_TYPES):
         kind = resource.resource_type.rsplit(":", 1)[-1]
@@ -37,7 +40,8 @@ def _policies_with_http_rules(args: StackValidationArgs) -> list[str]:
                         namespaced=resource.resource_type != CILIUM_CLUSTERWIDE_NETWORK_POLICY,
                     ).ref
                 )
-        except UnknownValueError:
+        except UnknownValueError as error:
+            report_unknown(error, report_violation, resource.urn)
             continue
     return refs
 
@@ -46,13 +50,14 @@ def validate(args: StackValidationArgs, report_violation: ReportViolation) -> No
     releases, _ = cilium_releases(args.resources)
     if not releases:
         return
-    with_http = _policies_with_http_rules(args)
+    with_http = _policies_with_http_rules(args, report_violation)
     if not with_http:
         return
     for release in releases:
         try:
             l7_proxy = helm_values(release.props).get("l7Proxy")
-        except UnknownValueError:
+        except UnknownValueError as error:
+            report_unknown(error, report_violation, release.urn)
             continue
         if l7_proxy is False or l7_proxy == "false":
             report_violation(

@@ -4,7 +4,8 @@ Shared by the policy modules; it is not a policy. The engine gives a policy a re
 properties: nested values are `Mapping`/`Sequence` proxies (not `dict`/`list`), numbers arrive as
 floats (they travel as a protobuf `Struct`), and reading a value that is still unknown during
 preview raises pulumi_policy's `UnknownValueError`. Every check here therefore tests for the
-abstract types, and `judged` turns "unknown" into "can't judge" (no violation) instead of a crash.
+abstract types, and `judged` turns "unknown" into "can't judge" during preview and into "cannot
+verify" during the update (visibility.py) instead of a crash.
 
 This module deliberately knows nothing of the program (`cnistack`, `components`): the pack is an
 independent guard over what the engine sees.
@@ -19,10 +20,18 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs
+from pulumi_policy import (
+    PolicyProviderResource,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+)
 
 # Not re-exported by pulumi_policy's package root, but it is what the proxies raise.
 from pulumi_policy.proxy import UnknownValueError
+
+# `judged` lives with the pack's other "can I see this value" answers; re-exported for the policies.
+from .visibility import judged, report_unknown
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -42,21 +51,6 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 CILIUM_NAMESPACE_LABELS = frozenset(
     {"io.kubernetes.pod.namespace", "k8s:io.kubernetes.pod.namespace"}
 )
-
-
-def judged(messages: Iterable[str]) -> list[str]:
-    """Collect violation messages until a check reads an unknown value, then stop judging.
-
-    Violations found before the unknown value are real and kept; whatever depends on the unknown
-    value is left to `pulumi up`, where the engine analyses the resource again with its real values.
-    """
-    found: list[str] = []
-    try:
-        for message in messages:
-            found.append(message)
-    except UnknownValueError:
-        pass
-    return found
 
 
 def mapping(value: object) -> Mapping[str, Any]:
@@ -130,18 +124,34 @@ class K8sObject:
         return f"{self.kind} `{self.name}`"
 
 
-def k8s_object(props: Mapping[str, Any], kind: str, *, namespaced: bool = True) -> K8sObject:
+def k8s_object(
+    props: Mapping[str, Any], kind: str, *, namespaced: bool = True, default: str = "default"
+) -> K8sObject:
     metadata = mapping(props.get("metadata"))
     name = metadata.get("name")
     namespace = metadata.get("namespace") if namespaced else ""
     return K8sObject(
         kind=kind,
         name=name if isinstance(name, str) else "?",
-        # An object without metadata.namespace is created in the provider's namespace: `default`.
-        namespace=(namespace if isinstance(namespace, str) and namespace else "default")
+        # An object without metadata.namespace is created in the provider's namespace
+        # (`default` unless the provider says otherwise, see default_namespace).
+        namespace=(namespace if isinstance(namespace, str) and namespace else default)
         if namespaced
         else "",
     )
+
+
+def default_namespace(provider: PolicyProviderResource | None) -> str:
+    """Where the provider puts an object without metadata.namespace.
+
+    The kubernetes provider's `namespace` input is "the default namespace to use" for namespaced
+    objects that name none (pulumi-kubernetes provider config); without it, `default`. Raises
+    UnknownValueError while that input is unknown.
+    """
+    if provider is None or provider.resource_type != "pulumi:providers:kubernetes":
+        return "default"
+    namespace = mapping(provider.props).get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else "default"
 
 
 def namespace_name(props: Mapping[str, Any]) -> str | None:
@@ -176,7 +186,8 @@ def validate_cilium_release(
     CiliumConfigs: `helm_values` reads their spec), so both install methods are held to the
     same settings.
 
-    A Release whose chart is still unknown is not judged: it may or may not be Cilium.
+    A Release whose chart is still unknown may or may not be Cilium: not judged during preview,
+    "cannot verify" during the update (see visibility).
     """
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -185,7 +196,8 @@ def validate_cilium_release(
                 return
             if not is_cilium_install(args.resource_type, args.props):
                 return
-        except UnknownValueError:
+        except UnknownValueError as error:
+            report_unknown(error, report_violation, args.urn)
             return
         for message in judged(violations(args.props)):
             report_violation(message, args.urn)

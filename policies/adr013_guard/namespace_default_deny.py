@@ -42,6 +42,7 @@ from .manifests import (
     namespace_name,
     of_type,
     port_number,
+    report_unknown,
     selector_pins,
 )
 
@@ -203,7 +204,8 @@ def validate(args: StackValidationArgs, report_violation: ReportViolation) -> No
     for resource in of_type(args.resources, NAMESPACE):
         try:
             namespace = namespace_name(resource.props)
-        except UnknownValueError:
+        except UnknownValueError as error:
+            report_unknown(error, report_violation, resource.urn)
             continue
         if namespace is None:
             continue
