@@ -102,8 +102,8 @@ test-fast: install
 # The fixed-seed slice of tests/test_fuzz.py runs in every `make test`; this is the long, random
 # campaign (FUZZ_EXAMPLES per property), with the count of cases run per property.
 FUZZ_EXAMPLES ?= 5000
-fuzz: $(VENV)/.installed
-	HYPOTHESIS_PROFILE=campaign FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py \
+fuzz: $(DEV_VENV)/.installed
+	HYPOTHESIS_PROFILE=campaign FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(DEV_PY) -m pytest tests/test_fuzz.py \
 	  -p no:cacheprovider --hypothesis-show-statistics -q
 
 # The README's test command; .ci/run calls it. Builds the engine when its cache is missing.
