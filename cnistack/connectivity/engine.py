@@ -3,12 +3,17 @@
 Cost model: selectors are evaluated once per policy against an inverted label index (bitsets over
 endpoint classes), so building is linear in pods x policies; pods with the same namespace, labels,
 service account, named ports and ipBlock memberships form one class and pairs are evaluated per
-class pair. External addresses are split into classes at every CIDR boundary the policies mention.
+class pair. Only what a policy can observe enters the class key: the label keys some selector
+tests and the container ports some rule names (a selector requirement reads only its own key,
+`Rule.resolve` only ports of the names it lists), so pods that differ in other labels (a
+StatefulSet's `statefulset.kubernetes.io/pod-name`, a `team` label) share a class. External
+addresses are split into classes at every CIDR boundary the policies mention.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,7 +43,7 @@ from cnistack.connectivity.policies import (
     compile_policies,
 )
 from cnistack.connectivity.ports import ALL, EMPTY, PortSet
-from cnistack.connectivity.selectors import LabelIndex
+from cnistack.connectivity.selectors import LabelIndex, Selector
 
 
 def iter_bits(bits: int) -> Iterator[int]:
@@ -140,12 +145,13 @@ class Analyzer:
         self.classes: list[EndpointClass] = []
         self.class_of_pod: dict[str, int] = {}
         keyed: dict[object, EndpointClass] = {}
+        label_keys, port_names = _observed_keys(self.policies)
         for pod in sorted(self.inputs.pods, key=lambda p: p.key):
             key = (
                 pod.namespace,
-                frozenset(pod.labels.items()),
+                frozenset(item for item in pod.labels.items() if item[0] in label_keys),
                 pod.service_account,
-                pod.ports,
+                tuple(cp for cp in pod.ports if cp.name in port_names),
                 frozenset(member.get(pod.key, ())),
             )
             cls = keyed.get(key)
@@ -219,6 +225,7 @@ class Analyzer:
             self.ns_bits[ns] = self.ns_bits.get(ns, 0) | (1 << cls.index)
         self._peer_cache: dict[Peer, int] = {}
         self._rule_cache: dict[int, int] = {}
+        self._ns_selector_cache: dict[Selector, int] = {}
 
     def peer_bits(self, peer: Peer) -> int:
         cached = self._peer_cache.get(peer)
@@ -240,10 +247,14 @@ class Analyzer:
             for ns in peer.namespaces:
                 within |= self.ns_bits.get(ns, 0)
         elif peer.ns_selector is not None:
-            within = 0
-            for ns, bits in self.ns_bits.items():
-                if peer.ns_selector.matches(self.inputs.namespace(ns).labels):
-                    within |= bits
+            cached = self._ns_selector_cache.get(peer.ns_selector)
+            if cached is None:
+                cached = 0
+                for ns, bits in self.ns_bits.items():
+                    if peer.ns_selector.matches(self.inputs.namespace(ns).labels):
+                        cached |= bits
+                self._ns_selector_cache[peer.ns_selector] = cached
+            within = cached
         else:
             within = self.pod_bits
         index = self.cilium_index if peer.cilium else self.plain_index
@@ -412,8 +423,9 @@ class Analyzer:
             if denies:
                 egress_deny[cls.index] = denies
         result: dict[int, dict[int, PortSet]] = {i: {} for i in range(n)}
+        external = [cls.external for cls in self.classes]
         for dst in self.classes:
-            if dst.external:
+            if external[dst.index]:
                 # No ingress side: each pod class's egress decides.
                 for src_index, emap in egress.items():
                     ports = ALL if emap is None else emap.get(dst.index)
@@ -430,7 +442,7 @@ class Analyzer:
                 ports = ALL if ingress is None else ingress[src_index]
                 if src_index in ingress_deny:
                     ports = ports - ingress_deny[src_index]
-                if not self.classes[src_index].external:
+                if not external[src_index]:
                     emap = egress[src_index]
                     if emap is not None:
                         out = emap.get(dst.index)
@@ -475,6 +487,37 @@ class Analyzer:
             targets.sort(key=lambda t: t[0])
             for dst_name, ports in targets:
                 yield src_name, dst_name, ports
+
+
+def _observed_keys(policies: list[CompiledPolicy]) -> tuple[frozenset[str], frozenset[str]]:
+    """Label keys any selector of `policies` tests, and container port names any rule names.
+
+    Selectors are found in every field of the policy's peers (whatever peer kinds exist), so a
+    new peer type with a selector is covered without touching this function."""
+    keys: set[str] = set()
+    names: set[str] = set()
+    seen: set[int] = set()
+
+    def visit(value: object) -> None:
+        if isinstance(value, Selector):
+            keys.update(value.keys())
+        elif isinstance(value, (tuple, list, frozenset)):
+            for item in value:
+                visit(item)
+        elif dataclasses.is_dataclass(value) and id(value) not in seen:
+            seen.add(id(value))
+            for f in dataclasses.fields(value):
+                visit(getattr(value, f.name))
+
+    for policy in policies:
+        visit(policy.selector)
+        for rule in policy.ingress + policy.egress:
+            visit(rule.peers)
+            for spec in rule.ports or ():
+                if isinstance(spec.port, str):
+                    names.add(spec.port)
+    # Cilium selectors test the derived identity labels; they come from fields in the class key.
+    return frozenset(keys), frozenset(names)
 
 
 def _spread(groups: dict[PortSet, int]) -> dict[int, PortSet]:
