@@ -17,6 +17,7 @@ from cnistack.connectivity.audit import AUDIT_FORMATS, EXIT_BITS, FINDINGS, audi
 from cnistack.connectivity.diff import DIFF_FORMATS, diff_flows, write_diff
 from cnistack.connectivity.engine import Analyzer, Request
 from cnistack.connectivity.errors import InputError
+from cnistack.connectivity.grouped import build_grouping, write_grouped
 from cnistack.connectivity.hubble import read_flow_file
 from cnistack.connectivity.inputs import ENFORCEMENTS, Enforcement, Inputs
 from cnistack.connectivity.loader import load_paths
@@ -55,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser("list", help="every allowed flow")
     add_input(p_list)
     p_list.add_argument("--format", choices=LIST_FORMATS, default="txt")
+    p_list.add_argument(
+        "--per-pod",
+        action="store_true",
+        help="one entry per pod pair (default: per group of pods that behave alike)",
+    )
     p_list.add_argument("-o", "--output", help="write to this file instead of stdout")
 
     p_query = sub.add_parser("query", help="is one flow (or each flow of a probes file) allowed?")
@@ -169,7 +175,10 @@ def _list(args: argparse.Namespace) -> int:
     analyzer = _analyzer(source)
     out = _open(args.output)
     try:
-        write_list(analyzer.flows(), source.enforcement, args.format, out)
+        if args.per_pod and args.format != "dot":
+            write_list(analyzer.flows(), source.enforcement, args.format, out)
+        else:
+            write_grouped(build_grouping(analyzer, per_pod=args.per_pod), args.format, out)
     finally:
         if out is not sys.stdout:
             out.close()

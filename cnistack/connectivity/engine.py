@@ -130,6 +130,16 @@ class Analyzer:
                         seen.setdefault(peer)
         return list(seen)
 
+    def _class_key(self, pod: Pod, cidr_memberships: frozenset[int]) -> tuple[object, ...]:
+        """What policies can observe of a pod; pods with equal keys behave alike."""
+        return (
+            pod.namespace,
+            frozenset(item for item in pod.labels.items() if item[0] in self.label_keys),
+            pod.service_account,
+            tuple(cp for cp in pod.ports if cp.name in self.port_names),
+            cidr_memberships,
+        )
+
     def _build_classes(self) -> None:
         self.cidr_peers = self._cidr_peers()
         peer_ids = {peer: i for i, peer in enumerate(self.cidr_peers)}
@@ -145,15 +155,9 @@ class Analyzer:
         self.classes: list[EndpointClass] = []
         self.class_of_pod: dict[str, int] = {}
         keyed: dict[object, EndpointClass] = {}
-        label_keys, port_names = _observed_keys(self.policies)
+        self.label_keys, self.port_names = _observed_keys(self.policies)
         for pod in sorted(self.inputs.pods, key=lambda p: p.key):
-            key = (
-                pod.namespace,
-                frozenset(item for item in pod.labels.items() if item[0] in label_keys),
-                pod.service_account,
-                tuple(cp for cp in pod.ports if cp.name in port_names),
-                frozenset(member.get(pod.key, ())),
-            )
+            key = self._class_key(pod, frozenset(member.get(pod.key, ())))
             cls = keyed.get(key)
             if cls is None:
                 cls = EndpointClass(len(self.classes))
