@@ -9,7 +9,8 @@ Shape: ceil(pods / pods-per-ns) application namespaces plus `kube-system` (CoreD
 (Prometheus). Each application namespace runs a handful of apps drawn from a small vocabulary
 (web, api, postgres, redis, worker, ...) as Deployment-like replicas (shared labels) or
 StatefulSet-like pods (with the per-pod `statefulset.kubernetes.io/pod-name` label). Pods carry
-`app`/`tier`/`team` labels, named container ports and `status.podIP` (10.42.0.0/16).
+`app`/`tier`/`team` labels, named container ports and `status.podIP` (10.42.0.0/16, then
+10.43.0.0/16 and on past 64,000 pods).
 
 Policies: most namespaces are default-deny for ingress (podSelector {} + policyTypes), many for
 egress too (then with a DNS allow to kube-system); Prometheus may scrape the named `metrics` port;
@@ -97,7 +98,8 @@ class Cluster:
     def _next_ip(self) -> str:
         self._ip += 1
         n = self._ip
-        return f"10.42.{n // 250}.{n % 250 + 1}"
+        block = n // 250  # 64,000 pods per /16: 10.42.0.0/16 first, then 10.43, 10.44, ...
+        return f"10.{42 + block // 256}.{block % 256}.{n % 250 + 1}"
 
     def _pod(self, ns: str, name: str, labels: dict[str, str], ports: Any) -> None:
         container: dict[str, Any] = {"name": "main", "image": "registry.example/app:1"}

@@ -463,21 +463,7 @@ class Analyzer:
     def endpoint_names(self, cls: EndpointClass) -> list[str]:
         if cls.pods:
             return [pod.key for pod in cls.pods]
-        names: list[str] = []
-        for lo, hi in cls.ranges:
-            if lo >= V6_OFFSET:
-                if not self.show_v6:
-                    continue
-                first: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(
-                    lo - V6_OFFSET
-                )
-                last: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(
-                    hi - V6_OFFSET
-                )
-            else:
-                first, last = ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi)
-            names.extend(f"cidr:{net}" for net in ipaddress.summarize_address_range(first, last))
-        return names
+        return range_names(cls.ranges, self.show_v6)
 
     def flows(self) -> Iterator[tuple[str, str, PortSet]]:
         """Every allowed (from, to, ports), sorted by source then destination name."""
@@ -522,6 +508,25 @@ def _observed_keys(policies: list[CompiledPolicy]) -> tuple[frozenset[str], froz
                     names.add(spec.port)
     # Cilium selectors test the derived identity labels; they come from fields in the class key.
     return frozenset(keys), frozenset(names)
+
+
+def range_names(ranges: list[tuple[int, int]], show_v6: bool) -> list[str]:
+    """`cidr:` names of address ranges on the unified line (IPv6 ones only when shown)."""
+    names: list[str] = []
+    for lo, hi in ranges:
+        if lo >= V6_OFFSET:
+            if not show_v6:
+                continue
+            first: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(
+                lo - V6_OFFSET
+            )
+            last: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(
+                hi - V6_OFFSET
+            )
+        else:
+            first, last = ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi)
+        names.extend(f"cidr:{net}" for net in ipaddress.summarize_address_range(first, last))
+    return names
 
 
 def _spread(groups: dict[PortSet, int]) -> dict[int, PortSet]:

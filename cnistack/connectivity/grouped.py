@@ -5,7 +5,8 @@ selector tests, same service account, same named ports some rule names, same ipB
 so every pod of a class has the same flows: the grouped listing says the same as the per-pod one in
 size classes^2 instead of pods^2 (issue 12 item 4: the per-pod JSON of 50,000 pods was 4.4 GB). A
 group is named after its pod when it has one, otherwise `NAMESPACE/{k=v,...}` with the labels that
-matter; external address classes are named by their first CIDR.
+matter. Outside the cluster, a group is the set of addresses one pod group reaches (or is reached
+from) with the same ports, named by its first CIDR and how many follow (`cidr:0.0.0.0/5+12`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from cnistack.connectivity.engine import Analyzer, EndpointClass
-from cnistack.connectivity.output import _md, flow_entries, http_text, ports_text, ranges_text
+from cnistack.connectivity.engine import Analyzer, EndpointClass, range_names
+from cnistack.connectivity.output import (
+    _json_tail,
+    _md,
+    flow_entries,
+    http_text,
+    ports_text,
+    ranges_text,
+)
 from cnistack.connectivity.pictures import write_grouping_dot
+from cnistack.connectivity.policies import V6_OFFSET
 from cnistack.connectivity.ports import PortSet
 
 
@@ -63,56 +72,125 @@ class Grouping:
 
 
 def build_grouping(analyzer: Analyzer, per_pod: bool = False) -> Grouping:
-    """Groups = endpoint classes (or one group per pod), flows between them, sorted by name."""
-    raw: list[tuple[Group, int]] = []  # (group, class index)
+    """Pod groups = endpoint classes (or one per pod); external groups = the address set a pod
+    group reaches (or is reached from) with the same ports, so an unrestricted pod has one flow
+    to the outside instead of one per CIDR atom the policies cut. Sorted by name."""
+    groups, by_class = _pod_groups(analyzer, per_pod)
+    address_sets: dict[tuple[tuple[int, int], ...], int | None] = {}
+
+    def addresses(ranges: list[tuple[int, int]]) -> int | None:
+        key = _merged(ranges)
+        if key not in address_sets:
+            cidrs = range_names(list(key), analyzer.show_v6)
+            if not cidrs:  # IPv6 only, and no policy mentions IPv6
+                address_sets[key] = None
+            else:
+                name = cidrs[0] if len(cidrs) == 1 else f"{cidrs[0]}+{len(cidrs) - 1}"
+                groups.append(Group(name, None, {}, cidrs))
+                address_sets[key] = len(groups) - 1
+        return address_sets[key]
+
+    multi = [len(g.members) > 1 for g in groups]
+    flows: list[tuple[int, int, PortSet]] = []
+    inbound: dict[int, dict[PortSet, list[tuple[int, int]]]] = {}  # pod class -> from outside
+    classes = analyzer.classes
+    for src_cls, row in analyzer.class_flows().items():
+        if classes[src_cls].external:
+            for dst_cls, ports in row.items():
+                inbound.setdefault(dst_cls, {}).setdefault(ports, []).extend(
+                    classes[src_cls].ranges
+                )
+            continue
+        sources = by_class.get(src_cls)
+        if not sources:
+            continue
+        targets: list[tuple[int, PortSet]] = []
+        outbound: dict[PortSet, list[tuple[int, int]]] = {}
+        for dst_cls, ports in row.items():
+            if classes[dst_cls].external:
+                outbound.setdefault(ports, []).extend(classes[dst_cls].ranges)
+            else:
+                targets.extend((dst, ports) for dst in by_class.get(dst_cls, ()))
+        for ports, ranges in outbound.items():
+            ext = addresses(ranges)
+            if ext is not None:
+                targets.append((ext, ports))
+        for src in sources:
+            # Within a group: between distinct members only.
+            within = multi[src]
+            flows.extend((src, dst, ports) for dst, ports in targets if dst != src or within)
+    for dst_cls, by_ports in inbound.items():
+        for ports, ranges in by_ports.items():
+            ext = addresses(ranges)
+            if ext is not None:
+                flows.extend((ext, dst, ports) for dst in by_class.get(dst_cls, ()))
+    return _sorted_grouping(analyzer.enforcement, groups, flows)
+
+
+def _pod_groups(analyzer: Analyzer, per_pod: bool) -> tuple[list[Group], dict[int, list[int]]]:
+    groups: list[Group] = []
+    by_class: dict[int, list[int]] = {}  # pod class -> its group ids
     for cls in analyzer.classes:
         if cls.external:
-            cidrs = analyzer.endpoint_names(cls)
-            if cidrs:  # IPv6 classes are hidden unless a policy mentions IPv6
-                raw.append((Group(cidrs[0], None, {}, cidrs), cls.index))
             continue
         pod = cls.pods[0]
         labels = {k: v for k, v in sorted(pod.labels.items()) if k in analyzer.label_keys}
 
-        def group(name: str, members: list[str], cls: EndpointClass = cls) -> Group:
-            return Group(
-                name,
-                cls.pods[0].namespace,
-                {k: v for k, v in sorted(cls.pods[0].labels.items()) if k in analyzer.label_keys},
-                members,
-                open_ingress=not cls.isolated_ingress,
-                open_egress=not cls.isolated_egress,
-                service_account=cls.pods[0].service_account,
+        def group(name: str, members: list[str], cls: EndpointClass = cls) -> int:
+            groups.append(
+                Group(
+                    name,
+                    cls.pods[0].namespace,
+                    {
+                        k: v
+                        for k, v in sorted(cls.pods[0].labels.items())
+                        if k in analyzer.label_keys
+                    },
+                    members,
+                    open_ingress=not cls.isolated_ingress,
+                    open_egress=not cls.isolated_egress,
+                    service_account=cls.pods[0].service_account,
+                )
             )
+            by_class.setdefault(cls.index, []).append(len(groups) - 1)
+            return len(groups) - 1
 
         if per_pod or len(cls.pods) == 1:
-            raw.extend((group(member.key, [member.key]), cls.index) for member in cls.pods)
+            for member in cls.pods:
+                group(member.key, [member.key])
         else:
             selected = ",".join(f"{k}={v}" for k, v in labels.items())
-            raw.append((group(f"{pod.namespace}/{{{selected}}}", [p.key for p in cls.pods]),
-                        cls.index))  # fmt: skip
+            group(f"{pod.namespace}/{{{selected}}}", [p.key for p in cls.pods])
+    return groups, by_class
+
+
+def _sorted_grouping(
+    enforcement: str, groups: list[Group], flows: list[tuple[int, int, PortSet]]
+) -> Grouping:
     # Distinct names: classes that differ only in service account, ports or ipBlock membership.
+    order = sorted(range(len(groups)), key=lambda i: (groups[i].name, groups[i].members))
     taken: dict[str, int] = {}
-    for named, _ in sorted(raw, key=lambda item: (item[0].name, item[0].members)):
-        n = taken.get(named.name, 0) + 1
-        taken[named.name] = n
+    for i in order:
+        n = taken.get(groups[i].name, 0) + 1
+        taken[groups[i].name] = n
         if n > 1:
-            named.name = f"{named.name}#{n}"
-    raw.sort(key=lambda item: item[0].name)
-    grouping = Grouping(analyzer.enforcement, [g for g, _ in raw])
-    by_class: dict[int, list[int]] = {}
-    for index, (_, cls_index) in enumerate(raw):
-        by_class.setdefault(cls_index, []).append(index)
-    for src_cls, row in analyzer.class_flows().items():
-        for src in by_class.get(src_cls, ()):
-            for dst_cls, ports in row.items():
-                for dst in by_class.get(dst_cls, ()):
-                    # Within a group: between distinct members only.
-                    if src == dst and len(grouping.groups[src].members) < 2:
-                        continue
-                    grouping.flows.append((src, dst, ports))
-    grouping.flows.sort()
+            groups[i].name = f"{groups[i].name}#{n}"
+    order.sort(key=lambda i: groups[i].name)
+    position = {old: new for new, old in enumerate(order)}
+    grouping = Grouping(enforcement, [groups[i] for i in order])
+    grouping.flows = sorted((position[s], position[d], p) for s, d, p in flows)
     return grouping
+
+
+def _merged(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        # Never across the IPv4/IPv6 seam of the unified line.
+        if out and lo <= out[-1][1] + 1 and lo != V6_OFFSET:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return tuple(out)
 
 
 def _members_text(group: Group) -> str:
@@ -131,9 +209,14 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
         out.write(",".join(f"\n  {json.dumps(g.json())}" for g in groups))
         out.write('\n ],\n "flows": [' if groups else '],\n "flows": [')
         sep = "\n  "
-        for src, dst, ports in grouping.named_flows():
-            for entry in flow_entries(src.name, dst.name, ports):
-                out.write(sep + json.dumps(entry))
+        names = [json.dumps(g.name) for g in groups]
+        tails: dict[PortSet, list[str]] = {}  # same text as json.dumps of each flow_entries() item
+        for src_index, dst_index, ports in grouping.flows:
+            tail = tails.get(ports)
+            if tail is None:
+                tail = tails[ports] = [_json_tail(e) for e in flow_entries("", "", ports)]
+            for piece in tail:
+                out.write(f'{sep}{{"from": {names[src_index]}, "to": {names[dst_index]}, {piece}}}')
                 sep = ",\n  "
         out.write("\n ]}\n" if grouping.flows else "]}\n")
     elif fmt == "csv":
@@ -141,11 +224,16 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
         writer.writerow(["record", "from", "to", "protocol", "ports", "http", "members"])
         for g in groups:
             writer.writerow(["group", g.name, "", "", "", "", _members_text(g)])
+        cells: dict[PortSet, list[tuple[str, str, str]]] = {}
         for src, dst, ports in grouping.named_flows():
-            for proto, http, intervals in ports.groups():
-                writer.writerow(
-                    ["flow", src.name, dst.name, proto, ranges_text(intervals), http_text(http), ""]
-                )
+            rows = cells.get(ports)
+            if rows is None:
+                rows = cells[ports] = [
+                    (proto, ranges_text(intervals), http_text(http))
+                    for proto, http, intervals in ports.groups()
+                ]
+            for proto, ranges, http in rows:
+                writer.writerow(["flow", src.name, dst.name, proto, ranges, http, ""])
     elif fmt == "md":
         out.write(f"Allowed flows under **{enforcement}**, by group of pods that behave alike:\n\n")
         out.write("| group | members |\n|---|---|\n")
@@ -153,8 +241,10 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
             if g.members != [g.name]:
                 out.write(f"| `{_md(g.name)}` | {_md(', '.join(g.members))} |\n")
         out.write("\n| from | to | allowed |\n|---|---|---|\n")
+        texts: dict[PortSet, str] = {}
         for src, dst, ports in grouping.named_flows():
-            out.write(f"| `{_md(src.name)}` | `{_md(dst.name)}` | {_md(ports_text(ports))} |\n")
+            text = texts.get(ports) or texts.setdefault(ports, _md(ports_text(ports)))
+            out.write(f"| `{_md(src.name)}` | `{_md(dst.name)}` | {text} |\n")
     else:
         out.write(
             f"# allowed flows under {enforcement}: {len(groups)} groups of endpoints that behave "
@@ -163,8 +253,10 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
         for g in groups:
             if g.members != [g.name]:  # a pod of its own is named after itself
                 out.write(f"group {g.name} ({_count(g)}): {', '.join(g.members)}\n")
+        texts = {}
         for src, dst, ports in grouping.named_flows():
-            out.write(f"{src.name} -> {dst.name}  {ports_text(ports)}\n")
+            text = texts.get(ports) or texts.setdefault(ports, ports_text(ports))
+            out.write(f"{src.name} -> {dst.name}  {text}\n")
     return len(grouping.flows)
 
 
