@@ -23,6 +23,7 @@ denied; a few percent are allowed.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 from pathlib import Path
@@ -443,10 +444,15 @@ def generate(
     return {"namespaces": cluster.namespaces, "pods": cluster.pods, "policies": cluster.policies}
 
 
-def write(docs: dict[str, list[dict[str, Any]]], out: Path) -> None:
+def write(docs: dict[str, list[dict[str, Any]]], out: Path, fmt: str = "yaml") -> None:
+    """`yaml`: multi-document files; `json`: one `List` per file, as `kubectl get -o json`."""
     out.mkdir(parents=True, exist_ok=True)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     for stem, items in docs.items():
+        if fmt == "json":
+            with (out / f"{stem}.json").open("w", encoding="utf-8") as fh:
+                json.dump({"apiVersion": "v1", "kind": "List", "items": items}, fh)
+            continue
         with (out / f"{stem}.yaml").open("w", encoding="utf-8") as fh:
             yaml.dump_all(items, fh, Dumper=dumper, sort_keys=False, default_flow_style=None)
 
@@ -460,9 +466,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pods-per-ns", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
     args = parser.parse_args(argv)
     docs = generate(args.pods, args.policies, args.seed, args.pods_per_ns)
-    write(docs, args.out)
+    write(docs, args.out, args.format)
     print(
         f"{args.out}: {len(docs['namespaces'])} namespaces, {len(docs['pods'])} pods, "
         f"{len(docs['policies'])} policies"
