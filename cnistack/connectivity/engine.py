@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cnistack.connectivity.errors import InputError
@@ -230,6 +230,13 @@ class Analyzer:
         self._peer_cache: dict[Peer, int] = {}
         self._rule_cache: dict[int, int] = {}
         self._ns_selector_cache: dict[Selector, int] = {}
+        # namespaceSelectors are evaluated against an index of the namespaces, like pods: a
+        # cluster with thousands of namespaces has thousands of distinct selectors.
+        self._ns_names = list(self.ns_bits)
+        self._ns_index = LabelIndex(
+            [self.inputs.namespace(ns).labels for ns in self._ns_names],
+            (1 << len(self._ns_names)) - 1,
+        )
 
     def peer_bits(self, peer: Peer) -> int:
         cached = self._peer_cache.get(peer)
@@ -254,9 +261,9 @@ class Analyzer:
             cached = self._ns_selector_cache.get(peer.ns_selector)
             if cached is None:
                 cached = 0
-                for ns, bits in self.ns_bits.items():
-                    if peer.ns_selector.matches(self.inputs.namespace(ns).labels):
-                        cached |= bits
+                selected = self._ns_index.select(peer.ns_selector, self._ns_index.universe)
+                for i in iter_bits(selected):
+                    cached |= self.ns_bits[self._ns_names[i]]
                 self._ns_selector_cache[peer.ns_selector] = cached
             within = cached
         else:
@@ -416,7 +423,24 @@ class Analyzer:
 
     def class_flows(self) -> dict[int, dict[int, PortSet]]:
         """For every source class, the destination classes it reaches and what is allowed."""
+        result, open_out, open_in = self.class_flows_compact()
+        outside = [cls.index for cls in self.classes if cls.external]
+        for src in open_out:
+            result[src].update(dict.fromkeys(outside, ALL))
+        for dst in open_in:
+            for src in outside:
+                result[src][dst] = ALL
+        return result
+
+    def class_flows_compact(self) -> tuple[dict[int, dict[int, PortSet]], list[int], list[int]]:
+        """`class_flows` without its largest and least informative part: the pod classes no
+        policy restricts on egress (and that deny nothing outside) reach every outside class on
+        every port (`open_out`); every outside class reaches the pod classes no policy restricts
+        on ingress (and that deny nothing from outside) on every port (`open_in`). At 150,000
+        pods that is millions of entries."""
         n = len(self.classes)
+        external = [cls.external for cls in self.classes]
+        pod_indices = [i for i in range(n) if not external[i]]
         egress: dict[int, dict[int, PortSet] | None] = {}
         egress_deny: dict[int, dict[int, PortSet]] = {}
         for cls in self.classes:
@@ -427,21 +451,21 @@ class Analyzer:
             if denies:
                 egress_deny[cls.index] = denies
         result: dict[int, dict[int, PortSet]] = {i: {} for i in range(n)}
-        external = [cls.external for cls in self.classes]
+        open_out = _flows_to_outside(egress, egress_deny, external, result)
+        open_in: list[int] = []
         for dst in self.classes:
             if external[dst.index]:
-                # No ingress side: each pod class's egress decides.
-                for src_index, emap in egress.items():
-                    ports = ALL if emap is None else emap.get(dst.index)
-                    if ports is None:
-                        continue
-                    ports = ports - egress_deny.get(src_index, {}).get(dst.index, EMPTY)
-                    if ports:
-                        result[src_index][dst.index] = ports
                 continue
             ingress = self._ingress_map(dst, False) if dst.isolated_ingress else None
             ingress_deny = self._ingress_map(dst, True)
-            sources = range(n) if ingress is None else sorted(ingress)
+            sources: Iterable[int]
+            if ingress is not None:
+                sources = sorted(ingress)
+            elif any(external[i] for i in ingress_deny):
+                sources = range(n)
+            else:
+                open_in.append(dst.index)
+                sources = pod_indices
             for src_index in sources:
                 ports = ALL if ingress is None else ingress[src_index]
                 if src_index in ingress_deny:
@@ -458,7 +482,7 @@ class Analyzer:
                         ports = ports - deny[dst.index]
                 if ports:
                     result[src_index][dst.index] = ports
-        return result
+        return result, open_out, open_in
 
     def endpoint_names(self, cls: EndpointClass) -> list[str]:
         if cls.pods:
@@ -508,6 +532,36 @@ def _observed_keys(policies: list[CompiledPolicy]) -> tuple[frozenset[str], froz
                     names.add(spec.port)
     # Cilium selectors test the derived identity labels; they come from fields in the class key.
     return frozenset(keys), frozenset(names)
+
+
+def _flows_to_outside(
+    egress: dict[int, dict[int, PortSet] | None],
+    egress_deny: dict[int, dict[int, PortSet]],
+    external: list[bool],
+    result: dict[int, dict[int, PortSet]],
+) -> list[int]:
+    """Fill `result` towards outside classes (no ingress side there: the source's egress
+    decides); return the pod classes open to every outside class on every port instead."""
+    outside = [i for i, ext in enumerate(external) if ext]
+    open_out: list[int] = []
+    for src_index, emap in egress.items():
+        deny = egress_deny.get(src_index, {})
+        row = result[src_index]
+        if emap is None:
+            if not any(external[d] for d in deny):
+                open_out.append(src_index)
+                continue
+            for dst_index in outside:
+                ports = ALL - deny.get(dst_index, EMPTY)
+                if ports:
+                    row[dst_index] = ports
+            continue
+        for dst_index, allowed in emap.items():
+            if external[dst_index]:
+                ports = allowed - deny.get(dst_index, EMPTY)
+                if ports:
+                    row[dst_index] = ports
+    return open_out
 
 
 def range_names(ranges: list[tuple[int, int]], show_v6: bool) -> list[str]:

@@ -28,7 +28,7 @@ from cnistack.connectivity.output import (
 )
 from cnistack.connectivity.pictures import write_grouping_dot
 from cnistack.connectivity.policies import V6_OFFSET
-from cnistack.connectivity.ports import PortSet
+from cnistack.connectivity.ports import ALL, PortSet
 
 
 @dataclass
@@ -94,7 +94,16 @@ def build_grouping(analyzer: Analyzer, per_pod: bool = False) -> Grouping:
     flows: list[tuple[int, int, PortSet]] = []
     inbound: dict[int, dict[PortSet, list[tuple[int, int]]]] = {}  # pod class -> from outside
     classes = analyzer.classes
-    for src_cls, row in analyzer.class_flows().items():
+    class_flows, open_out, open_in = analyzer.class_flows_compact()
+    # Unrestricted classes reach (are reached from) every outside class and no single one:
+    # one flow to (from) the group of all outside addresses.
+    everything = addresses([r for cls in classes if cls.external for r in cls.ranges])
+    if everything is not None:
+        for src_cls in open_out:
+            flows.extend((src, everything, ALL) for src in by_class.get(src_cls, ()))
+        for dst_cls in open_in:
+            flows.extend((everything, dst, ALL) for dst in by_class.get(dst_cls, ()))
+    for src_cls, row in class_flows.items():
         if classes[src_cls].external:
             for dst_cls, ports in row.items():
                 inbound.setdefault(dst_cls, {}).setdefault(ports, []).extend(
