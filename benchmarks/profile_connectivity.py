@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import ipaddress
 import json
 import os
 import pstats
@@ -37,11 +36,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import generate  # noqa: E402
 
-from cnistack.connectivity.engine import Analyzer  # noqa: E402
+from cnistack.connectivity.engine import Analyzer, _ip_line  # noqa: E402
 from cnistack.connectivity.grouped import build_grouping, write_grouped  # noqa: E402
 from cnistack.connectivity.loader import load_documents  # noqa: E402
 from cnistack.connectivity.output import write_list  # noqa: E402
-from cnistack.connectivity.policies import address_to_line, compile_policies  # noqa: E402
+from cnistack.connectivity.policies import compile_policies  # noqa: E402
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -76,16 +75,17 @@ def analyse(inputs: Any, laps: dict[str, float], per_pod: bool) -> Analyzer:
     a.pods_by_ip = {}
     for pod in inputs.pods:
         if pod.ip is not None:
-            a.pods_by_ip[address_to_line(ipaddress.ip_address(pod.ip))] = pod
+            a.pods_by_ip[_ip_line(pod.ip)] = pod
     a._build_classes()
     t = lap("endpoint classes", t)
     a._index()
     t = lap("label indexes", t)
     a._attach_policies()
     t = lap("attach policies", t)
-    flows = a.class_flows()
-    t = lap("class pairs (class_flows)", t)
-    a.class_flows = lambda: flows  # type: ignore[method-assign]
+    compact = a.class_flows_compact()
+    t = lap("class pairs (class_flows_compact)", t)
+    a.class_flows_compact = lambda: compact  # type: ignore[method-assign]
+    flows = compact[0]
     grouping = build_grouping(a)
     t = lap("grouping", t)
     with open(os.devnull, "w", encoding="utf-8") as out:
@@ -94,9 +94,10 @@ def analyse(inputs: Any, laps: dict[str, float], per_pod: bool) -> Analyzer:
     if per_pod:
         with open(os.devnull, "w", encoding="utf-8") as out:
             write_list(a.flows(), "kube-router", "json", out)
-        lap("write per-pod JSON", t)
+        lap("expand and write per-pod JSON", t)
     laps["classes"] = len(a.classes)
-    laps["class pairs allowed"] = sum(len(row) for row in flows.values())
+    laps["class pairs listed (compact)"] = sum(len(row) for row in flows.values())
+    laps["classes open to/from all outside"] = len(compact[1]) + len(compact[2])
     laps["groups"] = len(grouping.groups)
     laps["group flows"] = len(grouping.flows)
     return a
