@@ -520,6 +520,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         "rows": rows,
         "scaling": scaling,
     }
+    if args.results.exists():
+        # profile_connectivity.py's phases live in the same file.
+        previous = json.loads(args.results.read_text(encoding="utf-8"))
+        if "phases" in previous:
+            results["phases"] = previous["phases"]
     args.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(markdown(results))
     return 0
