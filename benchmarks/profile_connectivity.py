@@ -12,7 +12,8 @@ writing the grouped and (optionally) the per-pod JSON listing to /dev/null. Time
 seconds of this process (time.process_time: single-threaded, so wall time on an idle machine,
 and not inflated when other jobs share the cores). Peak RSS is the process's. `--cprofile N`
 also prints the N most expensive functions (cumulative) of the analysis.
-The phases are stored under "phases" in benchmarks/results.json (other keys are kept).
+The phases are stored under "phases" in benchmarks/results.json (other keys and the rows of
+other sizes are kept).
 """
 
 from __future__ import annotations
@@ -153,10 +154,20 @@ def main(argv: list[str] | None = None) -> int:
         del inputs
         gc.collect()
     results = json.loads(args.results.read_text("utf-8")) if args.results.exists() else {}
+    # Rows of other sizes (measured by earlier invocations) are kept, each with its command.
+    command = "python benchmarks/profile_connectivity.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    kept = [
+        row
+        for row in results.get("phases", {}).get("rows", [])
+        if (row["pods"], row["policies"]) not in {(r["pods"], r["policies"]) for r in rows}
+    ]
+    for row in rows:
+        row["command"] = command
     results["phases"] = {
-        "command": "python benchmarks/profile_connectivity.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "rows": rows,
+        "times": "CPU seconds (time.process_time) of one process",
+        "rows": sorted(kept + rows, key=lambda r: (r["pods"], r["policies"])),
     }
     args.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     return 0
