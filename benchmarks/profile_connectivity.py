@@ -153,15 +153,21 @@ def main(argv: list[str] | None = None) -> int:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.cprofile)
         del inputs
         gc.collect()
-    results = json.loads(args.results.read_text("utf-8")) if args.results.exists() else {}
-    # Rows of other sizes (measured by earlier invocations) are kept, each with its command.
     command = "python benchmarks/profile_connectivity.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
+    store(args.results, rows, command)
+    return 0
+
+
+def store(path: Path, rows: list[dict[str, Any]], command: str) -> None:
+    """Under "phases" in results.json; rows of other sizes (earlier invocations) are kept."""
+    results = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    measured = {(r["pods"], r["policies"]) for r in rows}
     kept = [
         row
         for row in results.get("phases", {}).get("rows", [])
-        if (row["pods"], row["policies"]) not in {(r["pods"], r["policies"]) for r in rows}
+        if (row["pods"], row["policies"]) not in measured
     ]
     for row in rows:
         row["command"] = command
@@ -169,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "times": "CPU seconds (time.process_time) of one process",
         "rows": sorted(kept + rows, key=lambda r: (r["pods"], r["policies"])),
     }
-    args.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    return 0
+    path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
