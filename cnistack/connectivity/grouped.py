@@ -76,64 +76,80 @@ def build_grouping(analyzer: Analyzer, per_pod: bool = False) -> Grouping:
     group reaches (or is reached from) with the same ports, so an unrestricted pod has one flow
     to the outside instead of one per CIDR atom the policies cut. Sorted by name."""
     groups, by_class = _pod_groups(analyzer, per_pod)
-    address_sets: dict[tuple[tuple[int, int], ...], int | None] = {}
-
-    def addresses(ranges: list[tuple[int, int]]) -> int | None:
-        key = _merged(ranges)
-        if key not in address_sets:
-            cidrs = range_names(list(key), analyzer.show_v6)
-            if not cidrs:  # IPv6 only, and no policy mentions IPv6
-                address_sets[key] = None
-            else:
-                name = cidrs[0] if len(cidrs) == 1 else f"{cidrs[0]}+{len(cidrs) - 1}"
-                groups.append(Group(name, None, {}, cidrs))
-                address_sets[key] = len(groups) - 1
-        return address_sets[key]
-
     multi = [len(g.members) > 1 for g in groups]
     flows: list[tuple[int, int, PortSet]] = []
-    inbound: dict[int, dict[PortSet, list[tuple[int, int]]]] = {}  # pod class -> from outside
     classes = analyzer.classes
+    is_ext = [cls.external for cls in classes]
+    members = [by_class.get(i, []) for i in range(len(classes))]
+    outside = _Outside(analyzer, groups).group
     class_flows, open_out, open_in = analyzer.class_flows_compact()
     # Unrestricted classes reach (are reached from) every outside class and no single one:
     # one flow to (from) the group of all outside addresses.
-    everything = addresses([r for cls in classes if cls.external for r in cls.ranges])
+    everything = outside([i for i, ext in enumerate(is_ext) if ext])
     if everything is not None:
         for src_cls in open_out:
-            flows.extend((src, everything, ALL) for src in by_class.get(src_cls, ()))
+            flows.extend((src, everything, ALL) for src in members[src_cls])
         for dst_cls in open_in:
-            flows.extend((everything, dst, ALL) for dst in by_class.get(dst_cls, ()))
+            flows.extend((everything, dst, ALL) for dst in members[dst_cls])
+    inbound: dict[int, dict[PortSet, list[int]]] = {}  # pod class -> outside classes, by ports
     for src_cls, row in class_flows.items():
-        if classes[src_cls].external:
+        if is_ext[src_cls]:
             for dst_cls, ports in row.items():
-                inbound.setdefault(dst_cls, {}).setdefault(ports, []).extend(
-                    classes[src_cls].ranges
-                )
+                inbound.setdefault(dst_cls, {}).setdefault(ports, []).append(src_cls)
             continue
-        sources = by_class.get(src_cls)
+        sources = members[src_cls]
         if not sources:
             continue
         targets: list[tuple[int, PortSet]] = []
-        outbound: dict[PortSet, list[tuple[int, int]]] = {}
+        outbound: dict[PortSet, list[int]] = {}
         for dst_cls, ports in row.items():
-            if classes[dst_cls].external:
-                outbound.setdefault(ports, []).extend(classes[dst_cls].ranges)
+            if is_ext[dst_cls]:
+                outbound.setdefault(ports, []).append(dst_cls)
             else:
-                targets.extend((dst, ports) for dst in by_class.get(dst_cls, ()))
-        for ports, ranges in outbound.items():
-            ext = addresses(ranges)
+                for dst in members[dst_cls]:
+                    targets.append((dst, ports))
+        for ports, indices in outbound.items():
+            ext = outside(indices)
             if ext is not None:
                 targets.append((ext, ports))
         for src in sources:
-            # Within a group: between distinct members only.
-            within = multi[src]
-            flows.extend((src, dst, ports) for dst, ports in targets if dst != src or within)
+            if multi[src]:
+                flows.extend((src, dst, ports) for dst, ports in targets)
+            else:  # a pod of its own has no flow to itself
+                flows.extend((src, dst, ports) for dst, ports in targets if dst != src)
     for dst_cls, by_ports in inbound.items():
-        for ports, ranges in by_ports.items():
-            ext = addresses(ranges)
+        for ports, indices in by_ports.items():
+            ext = outside(indices)
             if ext is not None:
-                flows.extend((ext, dst, ports) for dst in by_class.get(dst_cls, ()))
+                flows.extend((ext, dst, ports) for dst in members[dst_cls])
     return _sorted_grouping(analyzer.enforcement, groups, flows)
+
+
+class _Outside:
+    """Address groups: the outside classes one row lists, merged into ranges once per distinct
+    index tuple (rows list the same ones again and again)."""
+
+    def __init__(self, analyzer: Analyzer, groups: list[Group]) -> None:
+        self.analyzer = analyzer
+        self.groups = groups
+        self.by_indices: dict[tuple[int, ...], int | None] = {}
+        self.by_ranges: dict[tuple[tuple[int, int], ...], int | None] = {}
+
+    def group(self, indices: list[int]) -> int | None:
+        key = tuple(indices)
+        if key not in self.by_indices:
+            classes = self.analyzer.classes
+            ranges = _merged([r for i in key for r in classes[i].ranges])
+            if ranges not in self.by_ranges:
+                cidrs = range_names(list(ranges), self.analyzer.show_v6)
+                if not cidrs:  # IPv6 only, and no policy mentions IPv6
+                    self.by_ranges[ranges] = None
+                else:
+                    name = cidrs[0] if len(cidrs) == 1 else f"{cidrs[0]}+{len(cidrs) - 1}"
+                    self.groups.append(Group(name, None, {}, cidrs))
+                    self.by_ranges[ranges] = len(self.groups) - 1
+            self.by_indices[key] = self.by_ranges[ranges]
+        return self.by_indices[key]
 
 
 def _pod_groups(analyzer: Analyzer, per_pod: bool) -> tuple[list[Group], dict[int, list[int]]]:
