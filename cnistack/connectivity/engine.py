@@ -133,11 +133,13 @@ class Analyzer:
 
     def _class_key(self, pod: Pod, cidr_memberships: frozenset[int]) -> tuple[object, ...]:
         """What policies can observe of a pod; pods with equal keys behave alike."""
+        labels = pod.labels
+        selected = labels.keys() & self.label_keys
         return (
             pod.namespace,
-            frozenset(item for item in pod.labels.items() if item[0] in self.label_keys),
+            frozenset(zip(selected, map(labels.__getitem__, selected), strict=True)),
             pod.service_account,
-            tuple(cp for cp in pod.ports if cp.name in self.port_names),
+            tuple(cp for cp in pod.ports if cp.name in self.port_names) if self.port_names else (),
             cidr_memberships,
         )
 

@@ -114,9 +114,9 @@ def build_grouping(analyzer: Analyzer, per_pod: bool = False) -> Grouping:
                 targets.append((ext, ports))
         for src in sources:
             if multi[src]:
-                flows.extend((src, dst, ports) for dst, ports in targets)
+                flows += [(src, dst, ports) for dst, ports in targets]
             else:  # a pod of its own has no flow to itself
-                flows.extend((src, dst, ports) for dst, ports in targets if dst != src)
+                flows += [(src, dst, ports) for dst, ports in targets if dst != src]
     for dst_cls, by_ports in inbound.items():
         for ports, indices in by_ports.items():
             ext = outside(indices)
