@@ -117,6 +117,10 @@ def _cpu(measured: dict[str, Any]) -> float:
     return float(measured["user_s"] + measured["sys_s"])
 
 
+def _times(measured: dict[str, Any]) -> str:
+    return f"{_cpu(measured):.2f} / {measured['wall_s']:.2f}"
+
+
 def grouped_pod_pairs(path: Path) -> int:
     """Allowed ordered pairs of distinct pods in a grouped listing (group sizes multiplied)."""
     doc = json.loads(path.read_text(encoding="utf-8"))
@@ -538,9 +542,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
 
 def markdown(results: dict[str, Any]) -> str:
     lines = [
-        "| pods | policies | ns | input (MiB) | ours, grouped (s) | peak RSS (MiB) | output (MiB) "
-        "| ours, per pod (s) | output (MiB) | allowed pod pairs "
-        "| nca (s) | nca peak RSS (MiB) | nca / ours per pod | answers |",
+        "| pods | policies | ns | input (MiB) | ours, grouped: CPU / wall (s) | peak RSS (MiB) "
+        "| output (MiB) | ours, per pod: CPU / wall (s) | output (MiB) | allowed pod pairs "
+        "| nca: CPU / wall (s) | nca peak RSS (MiB) | nca / ours per pod | answers |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results["rows"]:
@@ -556,12 +560,12 @@ def markdown(results: dict[str, Any]) -> str:
             )
         cells = [
             f"{r['pods']:,}", f"{r['policies']:,}", str(r["namespaces"]),
-            f"{r['input_mib']:,.1f} {r['input']}", f"{r['ours']['wall_s']:.2f}",
+            f"{r['input_mib']:,.1f} {r['input']}", _times(r["ours"]),
             f"{r['ours']['peak_rss_mib']:,.0f}", f"{r['ours']['output_mib']:,.1f}",
-            f"{per_pod['wall_s']:.2f}" if per_pod else "", f"{per_pod['output_mib']:,.1f}"
+            _times(per_pod) if per_pod else "", f"{per_pod['output_mib']:,.1f}"
             if per_pod else "",
             f"{r['pod_pairs_allowed']:,} ({r['pod_pairs_allowed_pct']}%)",
-            f"{peer['wall_s']:.1f}" if peer else "", f"{peer['peak_rss_mib']:,.0f}" if peer else "",
+            _times(peer) if peer else "", f"{peer['peak_rss_mib']:,.0f}" if peer else "",
             f"{r['ratio']}x (CPU {r.get('ratio_cpu', '?')}x)" if peer else "", answers,
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
