@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import generate  # noqa: E402
 
-from cnistack.connectivity.engine import Analyzer, _ip_line  # noqa: E402
+from cnistack.connectivity.engine import Analyzer, _ip_line, gc_paused  # noqa: E402
 from cnistack.connectivity.grouped import build_grouping, write_grouped  # noqa: E402
 from cnistack.connectivity.loader import load_documents  # noqa: E402
 from cnistack.connectivity.output import write_list  # noqa: E402
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.process_time()
         if profiler:
             profiler.enable()
-        analyse(inputs, laps, args.per_pod)
+        with gc_paused():  # as Analyzer() and build_grouping() do
+            analyse(inputs, laps, args.per_pod)
         if profiler:
             profiler.disable()
         laps["analysis total"] = round(time.process_time() - start, 3)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from cnistack.connectivity.engine import Analyzer, EndpointClass, range_names
+from cnistack.connectivity.engine import Analyzer, EndpointClass, gc_paused, range_names
 from cnistack.connectivity.output import (
     _json_tail,
     _md,
@@ -75,6 +75,11 @@ def build_grouping(analyzer: Analyzer, per_pod: bool = False) -> Grouping:
     """Pod groups = endpoint classes (or one per pod); external groups = the address set a pod
     group reaches (or is reached from) with the same ports, so an unrestricted pod has one flow
     to the outside instead of one per CIDR atom the policies cut. Sorted by name."""
+    with gc_paused():
+        return _build_grouping(analyzer, per_pod)
+
+
+def _build_grouping(analyzer: Analyzer, per_pod: bool) -> Grouping:
     groups, by_class = _pod_groups(analyzer, per_pod)
     multi = [len(g.members) > 1 for g in groups]
     flows: list[tuple[int, int, PortSet]] = []
