@@ -217,16 +217,21 @@ class Analyzer:
             self.atom_class.append(cls.index)
         self.all_bits = (1 << len(self.classes)) - 1
         self.world_bits = self.all_bits & ~self.pod_bits
+        # Each class adds itself to the peers it is a member of (one pass over the memberships,
+        # not peers x classes: thousands of ipBlocks times tens of thousands of classes).
+        members_of: list[list[int]] = [[] for _ in self.cidr_peers]
+        for sig_key, cls in ext_keyed.items():
+            for pid in sig_key[1]:
+                members_of[pid].append(cls.index)
+        for sig_pod_key, cls in keyed.items():
+            for pid in sig_pod_key[4]:  # type: ignore[index]
+                if self.cidr_peers[pid].matches_pods:
+                    members_of[pid].append(cls.index)
         self.cidr_bits: dict[CidrPeer, int] = {}
         for peer, pid in peer_ids.items():
             bits = 0
-            for sig_key, cls in ext_keyed.items():
-                if pid in sig_key[1]:
-                    bits |= 1 << cls.index
-            if peer.matches_pods:
-                for sig_pod_key, cls in keyed.items():
-                    if pid in sig_pod_key[4]:  # type: ignore[index]
-                        bits |= 1 << cls.index
+            for index in members_of[pid]:
+                bits |= 1 << index
             self.cidr_bits[peer] = bits
         # IPv6 world classes are listed only when a policy mentions an IPv6 CIDR.
         self.show_v6 = any(lo >= V6_OFFSET for p in self.cidr_peers for lo, _ in p.ranges)
