@@ -15,7 +15,7 @@ import yaml
 
 from cnistack.connectivity.audit import AUDIT_FORMATS, EXIT_BITS, FINDINGS, audit, write_audit
 from cnistack.connectivity.diff import DIFF_FORMATS, diff_flows, write_diff
-from cnistack.connectivity.engine import Analyzer, Request
+from cnistack.connectivity.engine import Analyzer, Request, gc_paused
 from cnistack.connectivity.errors import InputError
 from cnistack.connectivity.grouped import build_grouping, write_grouped
 from cnistack.connectivity.hubble import read_flow_file
@@ -128,13 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     try:
-        if args.command == "list":
-            return _list(args)
-        if args.command == "query":
-            return _query(args, parser)
-        if args.command == "audit":
-            return _audit(args)
-        return _diff(args)
+        # A short-lived process that builds millions of objects and frees them at exit: the
+        # cyclic collector would only walk them again and again (loading included).
+        with gc_paused():
+            return _command(args, parser)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -143,6 +140,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def _command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "list":
+        return _list(args)
+    if args.command == "query":
+        return _query(args, parser)
+    if args.command == "audit":
+        return _audit(args)
+    return _diff(args)
 
 
 def _source(stack: str | None, manifests: Sequence[str] | None, enforcement: str | None) -> Source:
