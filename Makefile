@@ -34,7 +34,7 @@ help:
 	@echo "make fuzz        long hypothesis campaign over config, policy model, manifests"
 	@echo "make preview     pulumi preview of both stacks with the policy pack"
 	@echo "make render      write both stacks' manifests under out/"
-	@echo "make connectivity  where homelab is wider than production"
+	@echo "make connectivity  where homelab is wider than production; redraws docs/img/*.svg"
 	@echo "make bench       connectivity and mocks benchmarks (benchmarks/)"
 
 $(VENV)/.installed: requirements.txt
@@ -114,8 +114,16 @@ render: $(VENV)/.installed
 	$(PY) -m cnistack render --stack homelab --out out/homelab
 	$(PY) -m cnistack render --stack production --out out/production
 
+# Also redraws the README's pictures (docs/img/*.svg; needs Graphviz `dot`).
 connectivity: $(VENV)/.installed
 	$(PY) -m cnistack connectivity diff stack:production stack:homelab
+	mkdir -p out
+	for stack in homelab production; do \
+	  $(PY) -m cnistack connectivity list --stack $$stack --format dot -o out/connectivity-$$stack.dot && \
+	  dot -Tsvg out/connectivity-$$stack.dot -o docs/img/connectivity-$$stack.svg || exit 1; \
+	done
+	$(PY) -m cnistack connectivity diff stack:production stack:homelab --format dot -o out/connectivity-diff.dot
+	dot -Tsvg out/connectivity-diff.dot -o docs/img/connectivity-diff.svg
 
 # bench_program runs the program under the tests' mocks (tests/conftest.py): the dev venv.
 bench: install

@@ -1,18 +1,20 @@
 """Benchmark `connectivity list` end to end, side by side with network-config-analyzer (nca).
 
-    .venv-dev/bin/python benchmarks/bench_connectivity.py            # full run (README table)
+    .venv-dev/bin/python benchmarks/bench_connectivity.py            # full run
     .venv-dev/bin/python benchmarks/bench_connectivity.py --sizes 250x500 --peer-sizes 250x500
 
 For every size PODSxPOLICIES: generate a synthetic cluster (benchmarks/generate.py, fixed seed),
+written as `kubectl get -o json` Lists (`--input-format json`, default) or multi-document YAML,
 run `python -m cnistack connectivity list --manifests DIR --enforcement kube-router --format json
--o FILE` in a subprocess and record wall time and peak RSS (os.wait4 rusage of that child). At the
-peer sizes also run `nca --connectivity policies.yaml -p pods.yaml -n namespaces.yaml
---output_format txt_no_fw_rules` (installed on demand into benchmarks/.venv-nca from
-benchmarks/requirements.txt: it pins PyYAML 6.0.2, the project uses 6.0.3) and compare answers:
-both outputs become, for every ordered pair of distinct pods, the allowed ports per protocol
-(TCP/UDP/SCTP, port intervals), and for every pod and external address range, the same per
-direction; every pair and every port is compared, not a sample. Prints a markdown table and
-writes benchmarks/results.json.
+-o FILE` (the grouped listing, the default) in a subprocess and record wall time and peak RSS
+(os.wait4 rusage of that child). At the per-pod sizes also time `list --per-pod`. At the peer
+sizes also run `nca --connectivity policies.yaml -p pods.yaml -n namespaces.yaml --output_format
+txt_no_fw_rules` (installed on demand into benchmarks/.venv-nca from benchmarks/requirements.txt:
+it pins PyYAML 6.0.2, the project uses 6.0.3) on the YAML form of the same objects and compare
+answers with our per-pod listing: both outputs become, for every ordered pair of distinct pods,
+the allowed ports per protocol (TCP/UDP/SCTP, port intervals), and for every pod and external
+address range, the same per direction; every pair and every port is compared, not a sample.
+Prints a markdown table and writes benchmarks/results.json.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ import generate  # noqa: E402
 
 PEER_VENV = HERE / ".venv-nca"
 PEER_BIN = PEER_VENV / "bin" / "nca"
-DEFAULT_SIZES = "250x500,500x1000,1000x2000,2500x5000,5000x5000,10000x10000"
+DEFAULT_SIZES = (
+    "250x500,500x1000,1000x2000,2500x5000,5000x5000,10000x10000,50000x20000,150000x50000"
+)
 DEFAULT_PEER_SIZES = "250x500,1000x2000"
+DEFAULT_PER_POD_SIZES = "10000x10000"
 PROTOS = ("SCTP", "TCP", "UDP")
 FULL = ((1, 65535),)
 
@@ -92,11 +97,11 @@ def peer_version() -> str:
     )
 
 
-def ours_cmd(case: Path, out: Path) -> list[str]:
+def ours_cmd(case: Path, out: Path, per_pod: bool = False) -> list[str]:
     return [
         sys.executable, "-m", "cnistack", "connectivity", "list",
         "--manifests", str(case), "--enforcement", "kube-router",
-        "--format", "json", "-o", str(out),
+        "--format", "json", "-o", str(out), *(["--per-pod"] if per_pod else []),
     ]  # fmt: skip
 
 
@@ -106,6 +111,22 @@ def peer_cmd(case: Path, out: Path) -> list[str]:
         "-p", str(case / "pods.yaml"), "-n", str(case / "namespaces.yaml"),
         "--output_format", "txt_no_fw_rules", "-f", str(out),
     ]  # fmt: skip
+
+
+def _cpu(measured: dict[str, Any]) -> float:
+    return float(measured["user_s"] + measured["sys_s"])
+
+
+def _times(measured: dict[str, Any]) -> str:
+    return f"{_cpu(measured):.2f} / {measured['wall_s']:.2f}"
+
+
+def grouped_pod_pairs(path: Path) -> int:
+    """Allowed ordered pairs of distinct pods in a grouped listing (group sizes multiplied)."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    size = {g["name"]: len(g["pods"]) for g in doc["groups"] if "pods" in g}
+    pairs = {(f["from"], f["to"]) for f in doc["flows"] if f["from"] in size and f["to"] in size}
+    return sum(size[a] * (size[b] - 1 if a == b else size[b]) for a, b in pairs)
 
 
 # --- normalising both outputs ----------------------------------------------------------------
@@ -375,11 +396,24 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     parser.add_argument(
         "--peer-sizes", default=DEFAULT_PEER_SIZES, help="sizes also run with nca ('' = none)"
     )
+    parser.add_argument(
+        "--per-pod-sizes",
+        default=DEFAULT_PER_POD_SIZES,
+        help="sizes also timed with --per-pod (peer sizes always are; default: %(default)s)",
+    )
+    parser.add_argument("--input-format", choices=("json", "yaml"), default="json")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pods-per-ns", type=int, default=50)
     parser.add_argument("--workdir", type=Path, default=HERE / ".work")
     parser.add_argument("--results", type=Path, default=HERE / "results.json")
     parser.add_argument("--repeat", type=int, default=3, help="runs of ours per size (median)")
+    parser.add_argument(
+        "--once-from",
+        type=int,
+        default=50_000,
+        metavar="PODS",
+        help="sizes with at least this many pods run once (CPU is shared; default: %(default)s)",
+    )
     parser.add_argument("--keep-output", action="store_true", help="keep the (large) listings")
     parser.add_argument(
         "--reuse-peer",
@@ -390,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
 
     sizes = parse_sizes(args.sizes)
     peer_sizes = set(parse_sizes(args.peer_sizes))
+    per_pod_sizes = set(parse_sizes(args.per_pod_sizes)) | peer_sizes
     for size in sorted(peer_sizes - set(sizes)):
         sizes.append(size)
     sizes.sort(key=lambda s: s[0] * s[1])
@@ -400,35 +435,48 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     for pods, policies in sizes:
         case = args.workdir / f"c{pods}x{policies}"
         docs = generate.generate(pods, policies, args.seed, args.pods_per_ns)
-        generate.write(docs, case)
         pod_names = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in docs["pods"]]
-        out = args.workdir / f"ours-{pods}x{policies}.json"
-        print(f"== {pods} pods x {policies} policies: ours ...", file=sys.stderr, flush=True)
+        peer = (pods, policies) in peer_sizes
+        if args.input_format == "yaml" or peer:
+            generate.write(docs, case / "yaml", "yaml")  # nca reads YAML
+        if args.input_format == "json":
+            generate.write(docs, case / "json", "json")
+        ours_in = case / args.input_format
         row: dict[str, Any] = {
             "pods": len(docs["pods"]),
             "policies": len(docs["policies"]),
             "namespaces": len(docs["namespaces"]),
-            "ours": measure_repeated(
-                ours_cmd(case, out), args.workdir / f"ours-{pods}x{policies}.log", args.repeat
-            ),
+            "input": args.input_format,
+            "input_mib": round(sum(f.stat().st_size for f in ours_in.iterdir()) / 2**20, 1),
         }
+        del docs
+        out = args.workdir / f"ours-{pods}x{policies}.json"
+        log = args.workdir / f"ours-{pods}x{policies}.log"
+        print(f"== {pods} pods x {policies} policies: ours ...", file=sys.stderr, flush=True)
+        repeat = 1 if pods >= args.once_from else args.repeat
+        row["ours"] = measure_repeated(ours_cmd(ours_in, out), log, repeat)
         row["ours"]["output_mib"] = round(out.stat().st_size / 2**20, 1)
-        ours_facts = load_ours(out) if (pods, policies) in peer_sizes else None
-        if ours_facts is None:
-            # Allowed pod pairs without holding the listing in memory.
-            pairs: set[tuple[str, str]] = set()
-            with out.open(encoding="utf-8") as fh:
-                for line in fh:
-                    if line.startswith('  {"from"') and "cidr:" not in line[:80]:
-                        flow = json.loads(line.strip().rstrip(","))
-                        pairs.add((flow["from"], flow["to"]))
-            row["pod_pairs_allowed"] = len(pairs)
-        else:
-            row["pod_pairs_allowed"] = len(ours_facts.frozen_pairs())
+        row["pod_pairs_allowed"] = grouped_pod_pairs(out)
         n = row["pods"]
         row["pod_pairs_allowed_pct"] = round(100 * row["pod_pairs_allowed"] / (n * (n - 1)), 2)
-        print(f"   ours: {row['ours']}", file=sys.stderr, flush=True)
-        if (pods, policies) in peer_sizes:
+        print(f"   ours (grouped): {row['ours']}", file=sys.stderr, flush=True)
+        if not args.keep_output:
+            out.unlink()
+        ours_facts = None
+        if (pods, policies) in per_pod_sizes:
+            out = args.workdir / f"ours-per-pod-{pods}x{policies}.json"
+            row["ours_per_pod"] = measure(ours_cmd(ours_in, out, per_pod=True), log)
+            row["ours_per_pod"]["output_mib"] = round(out.stat().st_size / 2**20, 1)
+            print(f"   ours (per pod): {row['ours_per_pod']}", file=sys.stderr, flush=True)
+            if peer:
+                ours_facts = load_ours(out)
+                # The grouped listing says the same as the per-pod one: same allowed pod pairs.
+                row["per_pod_pairs_match_grouped"] = (
+                    len(ours_facts.frozen_pairs()) == row["pod_pairs_allowed"]
+                )
+            if not args.keep_output:
+                out.unlink()
+        if peer:
             peer_out = args.workdir / f"peer-{pods}x{policies}.txt"
             print("   peer (nca) ...", file=sys.stderr, flush=True)
             saved = args.workdir / f"peer-{pods}x{policies}.measure.json"
@@ -438,17 +486,18 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
                 row["peer"]["reused"] = True
             else:
                 row["peer"] = measure(
-                    peer_cmd(case, peer_out), args.workdir / f"peer-{pods}x{policies}.log"
+                    peer_cmd(case / "yaml", peer_out), args.workdir / f"peer-{pods}x{policies}.log"
                 )
                 saved.write_text(json.dumps(row["peer"]) + "\n", encoding="utf-8")
-            row["ratio"] = round(row["peer"]["wall_s"] / row["ours"]["wall_s"], 1)
+            row["ratio"] = round(row["peer"]["wall_s"] / row["ours_per_pod"]["wall_s"], 1)
+            row["ratio_grouped"] = round(row["peer"]["wall_s"] / row["ours"]["wall_s"], 1)
+            # CPU seconds (user + sys): a fair ratio when other jobs share the cores.
+            row["ratio_cpu"] = round(_cpu(row["peer"]) / _cpu(row["ours_per_pod"]), 1)
             assert ours_facts is not None
             row["agreement"] = compare(ours_facts, load_peer(peer_out), pod_names)
             print(f"   peer: {row['peer']} ratio {row['ratio']}", file=sys.stderr, flush=True)
             agree = {k: v for k, v in row["agreement"].items() if not k.endswith("examples")}
             print(f"   agreement: {agree}", file=sys.stderr, flush=True)
-        if not args.keep_output:
-            out.unlink()
         rows.append(row)
 
     xs = [r["pods"] * r["policies"] for r in rows]
@@ -481,6 +530,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         "rows": rows,
         "scaling": scaling,
     }
+    if args.results.exists():
+        # profile_connectivity.py's phases live in the same file.
+        previous = json.loads(args.results.read_text(encoding="utf-8"))
+        if "phases" in previous:
+            results["phases"] = previous["phases"]
     args.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(markdown(results))
     return 0
@@ -488,33 +542,33 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
 
 def markdown(results: dict[str, Any]) -> str:
     lines = [
-        "| pods | policies | ns | ours (s) | ours peak RSS (MiB) | output (MiB) "
-        "| allowed pod pairs "
-        "| nca (s) | nca peak RSS (MiB) | nca / ours | answers |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| pods | policies | ns | input (MiB) | ours, grouped: CPU / wall (s) | peak RSS (MiB) "
+        "| output (MiB) | ours, per pod: CPU / wall (s) | output (MiB) | allowed pod pairs "
+        "| nca: CPU / wall (s) | nca peak RSS (MiB) | nca / ours per pod | answers |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results["rows"]:
         peer = r.get("peer")
         agr = r.get("agreement")
+        per_pod = r.get("ours_per_pod")
+        answers = ""
         if agr:
             answers = (
                 f"{agr['pod_pairs_agree']:,}/{agr['pod_pairs_compared']:,} pod pairs identical"
                 f", {agr['external_atoms_compared'] - agr['external_disagreements']:,}/"
                 f"{agr['external_atoms_compared']:,} pod-external ranges identical"
             )
-        else:
-            answers = ""
-        lines.append(
-            f"| {r['pods']:,} | {r['policies']:,} | {r['namespaces']} | {r['ours']['wall_s']:.2f} "
-            f"| {r['ours']['peak_rss_mib']:,.0f} | {r['ours']['output_mib']:,.1f} "
-            f"| {r['pod_pairs_allowed']:,} ({r['pod_pairs_allowed_pct']}%) "
-            f"| {peer['wall_s']:.1f} | {peer['peak_rss_mib']:,.0f} | {r['ratio']}x | {answers} |"
-            if peer
-            else f"| {r['pods']:,} | {r['policies']:,} | {r['namespaces']} "
-            f"| {r['ours']['wall_s']:.2f} "
-            f"| {r['ours']['peak_rss_mib']:,.0f} | {r['ours']['output_mib']:,.1f} "
-            f"| {r['pod_pairs_allowed']:,} ({r['pod_pairs_allowed_pct']}%) | | | | |"
-        )
+        cells = [
+            f"{r['pods']:,}", f"{r['policies']:,}", str(r["namespaces"]),
+            f"{r['input_mib']:,.1f} {r['input']}", _times(r["ours"]),
+            f"{r['ours']['peak_rss_mib']:,.0f}", f"{r['ours']['output_mib']:,.1f}",
+            _times(per_pod) if per_pod else "", f"{per_pod['output_mib']:,.1f}"
+            if per_pod else "",
+            f"{r['pod_pairs_allowed']:,} ({r['pod_pairs_allowed_pct']}%)",
+            _times(peer) if peer else "", f"{peer['peak_rss_mib']:,.0f}" if peer else "",
+            f"{r['ratio']}x (CPU {r.get('ratio_cpu', '?')}x)" if peer else "", answers,
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
     s = results["scaling"]
     lines.append("")
     lines.append(

@@ -9,7 +9,8 @@ Shape: ceil(pods / pods-per-ns) application namespaces plus `kube-system` (CoreD
 (Prometheus). Each application namespace runs a handful of apps drawn from a small vocabulary
 (web, api, postgres, redis, worker, ...) as Deployment-like replicas (shared labels) or
 StatefulSet-like pods (with the per-pod `statefulset.kubernetes.io/pod-name` label). Pods carry
-`app`/`tier`/`team` labels, named container ports and `status.podIP` (10.42.0.0/16).
+`app`/`tier`/`team` labels, named container ports and `status.podIP` (10.42.0.0/16, then
+10.43.0.0/16 and on past 64,000 pods).
 
 Policies: most namespaces are default-deny for ingress (podSelector {} + policyTypes), many for
 egress too (then with a DNS allow to kube-system); Prometheus may scrape the named `metrics` port;
@@ -22,6 +23,7 @@ denied; a few percent are allowed.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 from pathlib import Path
@@ -97,7 +99,8 @@ class Cluster:
     def _next_ip(self) -> str:
         self._ip += 1
         n = self._ip
-        return f"10.42.{n // 250}.{n % 250 + 1}"
+        block = n // 250  # 64,000 pods per /16: 10.42.0.0/16 first, then 10.43, 10.44, ...
+        return f"10.{42 + block // 256}.{block % 256}.{n % 250 + 1}"
 
     def _pod(self, ns: str, name: str, labels: dict[str, str], ports: Any) -> None:
         container: dict[str, Any] = {"name": "main", "image": "registry.example/app:1"}
@@ -441,10 +444,15 @@ def generate(
     return {"namespaces": cluster.namespaces, "pods": cluster.pods, "policies": cluster.policies}
 
 
-def write(docs: dict[str, list[dict[str, Any]]], out: Path) -> None:
+def write(docs: dict[str, list[dict[str, Any]]], out: Path, fmt: str = "yaml") -> None:
+    """`yaml`: multi-document files; `json`: one `List` per file, as `kubectl get -o json`."""
     out.mkdir(parents=True, exist_ok=True)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     for stem, items in docs.items():
+        if fmt == "json":
+            with (out / f"{stem}.json").open("w", encoding="utf-8") as fh:
+                json.dump({"apiVersion": "v1", "kind": "List", "items": items}, fh)
+            continue
         with (out / f"{stem}.yaml").open("w", encoding="utf-8") as fh:
             yaml.dump_all(items, fh, Dumper=dumper, sort_keys=False, default_flow_style=None)
 
@@ -458,9 +466,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pods-per-ns", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
     args = parser.parse_args(argv)
     docs = generate(args.pods, args.policies, args.seed, args.pods_per_ns)
-    write(docs, args.out)
+    write(docs, args.out, args.format)
     print(
         f"{args.out}: {len(docs['namespaces'])} namespaces, {len(docs['pods'])} pods, "
         f"{len(docs['policies'])} policies"

@@ -58,8 +58,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_list_json_schema_and_l7(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
-        capsys, "list", "--manifests", L7, "--enforcement", "cilium", "--format", "json"
-    )
+        capsys, "list", "--manifests", L7, "--enforcement", "cilium", "--format", "json",
+        "--per-pod",
+    )  # fmt: skip
     assert code == 0
     doc = json.loads(out)
     jsonschema.validate(doc, LIST_SCHEMA)
@@ -74,8 +75,9 @@ def test_list_json_schema_and_l7(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_list_json_external_cidrs(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run(
-        capsys, "list", "--manifests", IPBLOCK, "--enforcement", "kube-router", "--format", "json"
-    )
+        capsys, "list", "--manifests", IPBLOCK, "--enforcement", "kube-router", "--format", "json",
+        "--per-pod",
+    )  # fmt: skip
     sources = {f["from"] for f in json.loads(out)["flows"] if f["to"] == "x/a"}
     assert "cidr:192.0.2.16/28" in sources and "cidr:192.0.2.0/28" not in sources
     assert not any(s.startswith("cidr:0.0.0.0") for s in sources)

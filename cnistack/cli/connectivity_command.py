@@ -1,4 +1,4 @@
-"""`python -m cnistack connectivity {list,query,diff}`: who can reach whom under a profile."""
+"""`python -m cnistack connectivity {list,query,diff,audit}`: who can reach whom under a profile."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from cnistack.connectivity import reading
+from cnistack.connectivity.audit import AUDIT_FORMATS, EXIT_BITS, FINDINGS, audit, write_audit
 from cnistack.connectivity.diff import DIFF_FORMATS, diff_flows, write_diff
-from cnistack.connectivity.engine import Analyzer, Request
+from cnistack.connectivity.engine import Analyzer, Request, gc_paused
 from cnistack.connectivity.errors import InputError
+from cnistack.connectivity.grouped import build_grouping, write_grouped
+from cnistack.connectivity.hubble import read_flow_file
 from cnistack.connectivity.inputs import ENFORCEMENTS, Enforcement, Inputs
 from cnistack.connectivity.loader import load_paths
 from cnistack.connectivity.output import LIST_FORMATS, http_text, write_list
@@ -62,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser("list", help="every allowed flow")
     add_input(p_list)
     p_list.add_argument("--format", choices=LIST_FORMATS, default="txt")
+    p_list.add_argument(
+        "--per-pod",
+        action="store_true",
+        help="one entry per pod pair (default: per group of pods that behave alike)",
+    )
     p_list.add_argument("-o", "--output", help="write to this file instead of stdout")
 
     p_query = sub.add_parser("query", help="is one flow (or each flow of a probes file) allowed?")
@@ -97,6 +105,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_diff.add_argument("--format", choices=DIFF_FORMATS, default="txt")
     p_diff.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+    p_audit = sub.add_parser(
+        "audit",
+        help="Hubble flows against the policies: enforcement gaps, broken intents, unused paths",
+        description=(
+            "Reads Hubble flow JSON lines (`hubble observe -o json|jsonpb`, the Hubble exporter "
+            "file) and reports (a) forwarded flows the policies do not allow, (b) flows dropped "
+            "by policy that the model allows, (c) allowed paths never seen, (d) flows between "
+            "identities the analyzer does not know. The model is --stack, --manifests or a "
+            "SOURCE as in `diff` (stack:NAME, manifests:PATH[,PATH...], with @profile). Exit "
+            "status: the OR of "
+            + ", ".join(f"{v} ({k})" for k, v in EXIT_BITS.items())
+            + " for the findings named by --fail-on; 2 on bad input."
+        ),
+    )
+    p_audit.add_argument("--flows", required=True, metavar="FILE", help="Hubble flow JSON lines")
+    p_audit.add_argument("source", nargs="?", metavar="SOURCE", help="model, as a diff side")
+    audit_group = p_audit.add_mutually_exclusive_group()
+    audit_group.add_argument("--stack", help="the model is what the program renders for a stack")
+    audit_group.add_argument("--manifests", nargs="+", metavar="PATH", help="YAML files/dirs")
+    p_audit.add_argument("--enforcement", choices=ENFORCEMENTS, help="enforcement profile")
+    p_audit.add_argument(
+        "--kubeconfig", help="kubeconfig for a cluster: SOURCE (default: the client's)"
+    )
+    p_audit.add_argument("--format", choices=AUDIT_FORMATS, default="txt")
+    p_audit.add_argument(
+        "--fail-on",
+        default="gap,broken",
+        help=f"findings that set the exit status, from {','.join(FINDINGS)} "
+        "('' = never; default: %(default)s)",
+    )
+    p_audit.add_argument("-o", "--output", help="write to this file instead of stdout")
     return parser
 
 
@@ -107,11 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     try:
-        if args.command == "list":
-            return _list(args)
-        if args.command == "query":
-            return _query(args, parser)
-        return _diff(args)
+        # A short-lived process that builds millions of objects and frees them at exit: the
+        # cyclic collector would only walk them again and again (loading included).
+        with gc_paused():
+            return _command(args, parser)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -120,6 +159,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def _command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "list":
+        return _list(args)
+    if args.command == "query":
+        return _query(args, parser)
+    if args.command == "audit":
+        return _audit(args)
+    return _diff(args)
 
 
 def _source(
@@ -170,7 +219,10 @@ def _list(args: argparse.Namespace) -> int:
     analyzer = _analyzer(source)
     out = _open(args.output)
     try:
-        write_list(analyzer.flows(), source.enforcement, args.format, out)
+        if args.per_pod and args.format != "dot":
+            write_list(analyzer.flows(), source.enforcement, args.format, out)
+        else:
+            write_grouped(build_grouping(analyzer, per_pod=args.per_pod), args.format, out)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -310,3 +362,28 @@ def _diff(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    fail_on = tuple(name for name in args.fail_on.split(",") if name)
+    for name in fail_on:
+        if name not in FINDINGS:
+            raise InputError(
+                f"--fail-on: unknown finding {name!r} (expected {', '.join(FINDINGS)})"
+            )
+    given = [x for x in (args.source, args.stack, args.manifests) if x]
+    if len(given) != 1:
+        raise InputError("audit: give the model as exactly one of SOURCE, --stack or --manifests")
+    if args.source:
+        source = _side(args.source, args.enforcement, args.kubeconfig)
+    else:
+        source = _source(args.stack, args.manifests, args.enforcement)
+    flows = read_flow_file(args.flows)
+    report = audit(_analyzer(source), flows, source.label)
+    out = _open(args.output)
+    try:
+        write_audit(report, args.format, fail_on, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return report.exit_status(fail_on)

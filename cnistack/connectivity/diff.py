@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from cnistack.connectivity.output import Flow, _md, _q, flow_entries, ports_text
+from cnistack.connectivity.output import Flow, _md, flow_entries, ports_text
+from cnistack.connectivity.pictures import write_diff_dot
 from cnistack.connectivity.ports import PortSet
 
 DIFF_FORMATS = ("txt", "md", "json", "dot")
@@ -90,17 +91,7 @@ def write_diff(changes: list[Change], a_name: str, b_name: str, fmt: str, out: T
         json.dump(doc, out, indent=1)
         out.write("\n")
     elif fmt == "dot":
-        out.write(f'digraph connectivity_diff {{\n  label="{a_name} -> {b_name}";\n')
-        out.write("  rankdir=LR;\n  node [shape=box, fontname=Helvetica];\n")
-        for ch in changes:
-            style = {
-                "widened": "color=red, fontcolor=red, style=bold, penwidth=2",
-                "narrowed": "color=gray40, style=dashed",
-                "mixed": "color=orange, style=bold",
-            }[ch.direction]
-            label = f"{ch.status}: {_side_text(ch, a_name, b_name)}"
-            out.write(f"  {_q(ch.src)} -> {_q(ch.dst)} [label={_q(label)}, {style}];\n")
-        out.write("}\n")
+        write_diff_dot(changes, a_name, b_name, out)
     elif fmt == "md":
         out.write(f"Connectivity changes from **{a_name}** to **{b_name}**:\n\n")
         out.write(

@@ -633,6 +633,21 @@ def _parse_net(ctx: _Ctx, cidr: Any, where: str) -> ipaddress.IPv4Network | ipad
 
 
 def _cidr_ranges(ctx: _Ctx, cidr: Any, excepts: Any, where: str) -> tuple[tuple[int, int], ...]:
+    # ipaddress parsing dominates compiling ipBlock-heavy policy sets; the same blocks repeat.
+    memo = (str(cidr), tuple(map(str, excepts)) if isinstance(excepts, list) else repr(excepts))
+    known = _CIDR_RANGES.get(memo)
+    if known is not None:
+        return known
+    result = _CIDR_RANGES[memo] = _cidr_ranges_uncached(ctx, cidr, excepts, where)
+    return result
+
+
+_CIDR_RANGES: dict[tuple[str, object], tuple[tuple[int, int], ...]] = {}
+
+
+def _cidr_ranges_uncached(
+    ctx: _Ctx, cidr: Any, excepts: Any, where: str
+) -> tuple[tuple[int, int], ...]:
     net = _parse_net(ctx, cidr, where)
     lo, hi = network_range(net)
     holes = sorted(

@@ -51,6 +51,12 @@ class Selector:
 
 def parse_selector(raw: Any, where: str, key_map: Any = None) -> Selector:
     """Parse a LabelSelector; `key_map` rewrites keys (Cilium's `k8s:` prefix)."""
+    # Clusters repeat the same few selectors thousands of times; the parse depends on the content
+    # only (its repr), not on `where`, so a successful parse is reused.
+    memo = (repr(raw), key_map)
+    known = _PARSED.get(memo)
+    if known is not None:
+        return known
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
@@ -92,7 +98,11 @@ def parse_selector(raw: Any, where: str, key_map: Any = None) -> Selector:
         if op in ("Exists", "DoesNotExist") and values:
             raise InputError(f"{where}: operator {op} takes no values")
         reqs.append(Requirement(fix(str(expr["key"])), op, values))
-    return Selector(tuple(reqs))
+    selector = _PARSED[memo] = Selector(tuple(reqs))
+    return selector
+
+
+_PARSED: dict[tuple[str, Any], Selector] = {}
 
 
 def _check_k8s_selector(labels: Mapping[Any, Any], expressions: list[Any], where: str) -> None:
