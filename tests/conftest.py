@@ -194,3 +194,9 @@ def run_program(stack: str, overrides: dict[str, Any] | None = None) -> ProgramR
 @pytest.fixture
 def program() -> Callable[..., ProgramRun]:
     return run_program
+
+
+# The real control plane with kwok nodes (engine tests; INTERFACES.md §2).
+from tests.local_cluster import LocalCluster, local_cluster  # noqa: E402
+
+__all__ = ["LocalCluster", "local_cluster"]
