@@ -42,7 +42,7 @@ toolchain:
 
 # What the engine tests need: the CLI, the language host, the real Kubernetes and Command
 # plugins, the local control plane (etcd, kube-*, kwok) and the Cilium module
-# (docs/real-engine.md). Cold: ~25 min on 2 cores; warm: seconds.
+# (docs/real-engine.md, build times there). Warm: under a second.
 toolchain-for-tests:
 	bash scripts/toolchain.sh
 

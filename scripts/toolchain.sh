@@ -10,7 +10,7 @@
 #   into a cache OUTSIDE the repo.
 #
 # USAGE
-#   scripts/toolchain.sh                          # build what is missing (cold: ~25 min; warm: seconds)
+#   scripts/toolchain.sh                          # build what is missing (cold: see docs/real-engine.md; warm: < 1 s)
 #   eval "$(scripts/toolchain.sh --print-env)"    # PATH/PULUMI_HOME/no-network env, no build
 #   scripts/toolchain.sh --print-cilium-dir       # dir of github.com/cilium/cilium@CILIUM_V (chart, CRDs)
 #   scripts/toolchain.sh --print-versions         # the pins below, KEY=VALUE
