@@ -26,7 +26,11 @@ cluster = Cluster(
         kubeconfig=config.kubeconfig,
     ),
 )
-cni = Cni("cni", CniArgs(config=config, provider=cluster.provider))
+# Objects inside a cluster that the program creates go with it: deleting (or replacing) the
+# k3d cluster deletes them, so the engine must not call the API of a cluster being deleted
+# (docs/real-engine.md, "The homelab CNI switch"). Children inherit deleted_with.
+in_cluster = pulumi.ResourceOptions(deleted_with=cluster.created)
+cni = Cni("cni", CniArgs(config=config, provider=cluster.provider), in_cluster)
 network_policies = NetworkPolicySet(
     "platform",
     NetworkPolicySetArgs(
@@ -35,6 +39,7 @@ network_policies = NetworkPolicySet(
         depends_on=[cni.installed] if cni.installed else [],
         protect=config.protect_cluster_network,
     ),
+    in_cluster,
 )
 
 pulumi.export("clusterName", cluster.name)

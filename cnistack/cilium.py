@@ -166,6 +166,11 @@ def helm_values(config: StackConfig) -> dict[str, Any]:
     if isinstance(cluster, K3dCluster):
         # Cilium's cluster-pool IPAM hands out K3s's pod CIDR (ADR-013 diagram: 10.42.x.x).
         values["ipam"] = {"operator": {"clusterPoolIPv4PodCIDRList": [cluster.pod_cidr]}}
+        # The chart's operator runs 2 replicas with a required pod anti-affinity on the
+        # hostname (install/kubernetes/cilium/values.yaml `operator.replicas`/`affinity`):
+        # on a 1-node k3d cluster the second replica never schedules and the release's wait
+        # times out (tests/test_engine_homelab.py, single node).
+        values["operator"]["replicas"] = min(2, cluster.servers + cluster.agents)
     # Last, so the stack's escape hatch wins over every default above; the values the ADR
     # decides were refused when the config was read (cnistack/cilium_extra_values.py).
     return merge_extra_values(values, settings.extra_values)

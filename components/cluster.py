@@ -22,11 +22,13 @@ class ClusterArgs:
 
 
 class Cluster(pulumi.ComponentResource):
-    """Exposes ``name``, a secret ``kubeconfig`` (None for the ambient context) and ``provider``."""
+    """Exposes ``name``, a secret ``kubeconfig`` (None for the ambient context), ``provider``
+    and ``created`` (the resource that creates the cluster, None for an existing one)."""
 
     name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str] | None
     provider: k8s.Provider
+    created: pulumi.Resource | None = None
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -59,7 +61,7 @@ class Cluster(pulumi.ComponentResource):
         create = k3d.create_args(
             cluster, cni=args.cni, kube_proxy_replacement=args.kube_proxy_replacement
         )
-        k3d_cluster = command.local.Command(
+        self.created = k3d_cluster = command.local.Command(
             f"{name}-k3d",
             create=k3d.command_line(create),
             # Exits 0 when the cluster is already gone ("No clusters found"), so destroy works

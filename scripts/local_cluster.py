@@ -223,20 +223,26 @@ def _make_pki(pki: Path) -> None:
 
 
 def kubeconfig_text(server: str, ca_pem: bytes, token: str) -> str:
+    # YAML, not JSON: Pulumi config values that parse as JSON reach a program as objects.
     ca = base64.b64encode(ca_pem).decode()
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {"name": "local", "cluster": {"server": server, "certificate-authority-data": ca}}
-            ],
-            "users": [{"name": "admin", "user": {"token": token}}],
-            "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
-            "current-context": "local",
-        },
-        indent=2,
-    )
+    return f"""apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+users:
+- name: admin
+  user:
+    token: {token}
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: admin
+current-context: local
+"""
 
 
 class Api:

@@ -125,6 +125,13 @@ def test_homelab_on_cilium_uses_k3s_pod_cidr_and_the_k3d_server_as_api() -> None
     assert values["k8sServiceHost"] == "k3d-aisp-homelab-server-0"
     assert values["k8sServicePort"] == 6443
     assert values["ipam"] == {"operator": {"clusterPoolIPv4PodCIDRList": ["10.42.0.0/16"]}}
+    # 1 server + 2 agents: the chart's 2 operator replicas fit (one per node, anti-affinity).
+    assert values["operator"] == {"prometheus": {"enabled": True}, "replicas": 2}
+
+
+def test_a_single_node_homelab_runs_one_operator_replica() -> None:
+    config = parse_stack_config(homelab_config(cni="cilium", cluster={"agents": 0}))
+    assert helm_values(config)["operator"]["replicas"] == 1
 
 
 def test_encryption_disabled_drops_the_type_and_the_profile_says_so() -> None:

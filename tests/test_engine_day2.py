@@ -1,19 +1,31 @@
 """Day-2 config through the real engine: `pulumi config set` as a user types it, then a preview.
 
-Same harness as tests/test_engine.py (real `pulumi`, provider test doubles, the pack).
+Same harness as tests/test_engine.py: the real `pulumi`, the real Kubernetes and Command plugins,
+the pack, and production pointed at the local control plane with the real Cilium chart.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests import test_engine as base
+from tests.engine_harness import Engine, steps_by_name
+from tests.local_cluster import LocalCluster, cilium_dir
+from tests.test_engine import RELEASE_URN_NAME, point_production_at
 
 pytestmark = pytest.mark.engine
 
-engine = base.engine
-production = base.production
-Engine = base.Engine
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return Engine(tmp_path)
+
+
+@pytest.fixture
+def production(engine: Engine, local_cluster: LocalCluster) -> Engine:
+    point_production_at(engine, local_cluster, str(cilium_dir() / "install/kubernetes/cilium"))
+    return engine
 
 
 def test_a_misspelt_nested_key_gets_did_you_mean(engine: Engine) -> None:
@@ -34,12 +46,13 @@ def test_a_misspelt_root_key_set_with_pulumi_config_gets_did_you_mean(engine: En
 
 def test_extra_values_set_by_path_reach_the_release(production: Engine) -> None:
     production.config("production", "cilium.extraValues.operator.replicas", "1", path=True)
-    production.config("production", "cilium.extraValues.ipam.mode", "kubernetes", path=True)
+    production.config("production", "cilium.extraValues.routingMode", "native", path=True)
     result = production.preview("production", "--json")
     assert result.returncode == 0, result.output
-    values = base.steps_by_name(result.json())["cni-cilium"]["newState"]["inputs"]["values"]
+    step = steps_by_name(result.json())[RELEASE_URN_NAME][0]
+    values = step["newState"]["inputs"]["values"]
     assert values["operator"] == {"prometheus": {"enabled": True}, "replicas": 1}
-    assert values["ipam"] == {"mode": "kubernetes"}
+    assert values["routingMode"] == "native"
 
 
 def test_extra_values_cannot_switch_off_wireguard(production: Engine) -> None:

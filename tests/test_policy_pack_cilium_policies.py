@@ -9,6 +9,7 @@ import pytest
 
 from tests.policy_pack_harness import (
     UNKNOWN,
+    PackResource,
     allow_api_readonly,
     allow_inference_grpc,
     changed,
@@ -149,6 +150,15 @@ def test_cilium_policy_on_a_flannel_stack() -> None:
         "`ai-apps/allow-api-readonly` as a networking.k8s.io/v1 NetworkPolicy: without Cilium it "
         "is rejected or never enforced."
     ]
+
+
+def test_release_whose_inputs_are_not_shown_yet_may_be_cilium() -> None:
+    # What the engine hands the pack for a Release while its provider is being replaced in a
+    # preview (the homelab's CNI switch): no `chart` at all. Unknown, not absent.
+    release = PackResource(cilium_release().type, "cilium", {})
+    stack = [*homelab_stack(), release, allow_api_readonly()]
+    assert run_policy("cilium-network-policy-needs-cilium", stack) == []
+    assert run_policy("production-runs-cilium", stack, {"environment": "production"}) == []
 
 
 def test_release_with_unknown_chart_may_be_cilium() -> None:

@@ -50,8 +50,40 @@ def test_local_and_oci_charts_are_recognised_as_cilium(chart: str) -> None:
     ]
 
 
-def test_other_charts_are_not_judged() -> None:
-    other = changed(changed(cilium_release(), "chart", "cilium-operator-extras"), "values", {})
+@pytest.mark.parametrize(
+    "chart",
+    [
+        # a chart directory, as in the Go module github.com/cilium/cilium
+        "/home/me/go/pkg/mod/github.com/cilium/cilium@v1.15.0/install/kubernetes/cilium",
+        "/srv/charts/cilium/",
+        # what `helm pull cilium/cilium --version 1.15.0` writes (the air-gapped artifact)
+        "/srv/airgap/cilium-1.15.0.tgz",
+        "cilium-1.15.0-rc.1.tgz",
+        # OCI references, bare, tagged, by digest
+        "oci://quay.io/cilium/charts/cilium",
+        "oci://registry.example:5000/mirror/cilium:1.15.0",
+        "oci://registry.example/cilium@sha256:0123456789abcdef",
+    ],
+)
+def test_every_chart_source_is_recognised_as_cilium(chart: str) -> None:
+    release = changed(changed(cilium_release(), "chart", chart), "values.encryption.enabled", False)
+    assert run_policy("cilium-wireguard-encryption", release) == [
+        "Set the cilium value `encryption.enabled` to true (found false)."
+    ]
+
+
+@pytest.mark.parametrize(
+    "chart",
+    [
+        "cilium-operator-extras",
+        "/srv/charts/not-cilium-1.15.0.tgz",
+        "/srv/charts/cilium-extras",
+        "cilium-latest.tgz",
+        "oci://registry.example/cilium/charts/hubble-ui",
+    ],
+)
+def test_other_charts_are_not_judged(chart: str) -> None:
+    other = changed(changed(cilium_release(), "chart", chart), "values", {})
     assert all(run_policy(policy, other) == [] for policy in RELEASE_POLICIES)
 
 

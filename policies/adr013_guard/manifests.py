@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -28,7 +29,7 @@ from pulumi_policy import (
 )
 
 # Not re-exported by pulumi_policy's package root, but it is what the proxies raise.
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 # `judged` lives with the pack's other "can I see this value" answers; re-exported for the policies.
 from .visibility import judged, report_unknown
@@ -159,17 +160,40 @@ def namespace_name(props: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+# `helm pull cilium/cilium --version 1.15.0` writes cilium-1.15.0.tgz: Helm names a packaged chart
+# <name>-<version>.tgz (helm.sh/docs/helm/helm_package). Versions are SemVer 2, prerelease included.
+_PACKAGED_CILIUM = re.compile(r"cilium-\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?\.tgz")
+
+
 def is_cilium_chart(chart: object) -> bool:
-    """`cilium`, `cilium/cilium`, a local directory or `oci://` URL ending in `/cilium`."""
+    """The Cilium chart as helm.v3.Release's `chart` can name it.
+
+    `cilium` (with `repositoryOpts`) or `cilium/cilium` (repo/chart); a local chart directory
+    named `cilium` (Helm names a local chart by its directory); a packaged `cilium-<version>.tgz`;
+    an OCI reference `oci://registry/path/cilium`, with or without a `:tag` or `@digest`.
+    """
     if not isinstance(chart, str):
         return False
-    last = chart.rstrip("/").rsplit("/", 1)[-1]
-    return last == "cilium"
+    reference = chart.rstrip("/")
+    if reference.startswith("oci://"):
+        last = reference.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
+        return last == "cilium"
+    last = reference.rsplit("/", 1)[-1]
+    return last == "cilium" or _PACKAGED_CILIUM.fullmatch(last) is not None
 
 
 def is_cilium_release(resource_type: str, props: Mapping[str, Any]) -> bool:
-    """Raises UnknownValueError when the chart itself is not known yet."""
-    return resource_type == RELEASE and is_cilium_chart(props.get("chart"))
+    """Raises UnknownValueError when the chart itself is not known yet.
+
+    A Release always has a `chart` (a required input). One without it is a Release whose inputs
+    the engine does not show yet (for example while its provider is being replaced in a
+    preview): that is "not known yet", not "not Cilium".
+    """
+    if resource_type != RELEASE:
+        return False
+    if "chart" not in props:
+        raise UnknownValueError(UNKNOWN_STRING_VALUE, ["chart"])
+    return is_cilium_chart(props["chart"])
 
 
 def is_cilium_install(resource_type: str, props: Mapping[str, Any]) -> bool:

@@ -12,6 +12,16 @@
 // `python -m pulumi.policy ENGINE PACK_DIR` (python policy packs).
 // What it does not do: no plugin discovery (plugins are preinstalled), no dependency
 // installs, no codegen, no `pulumi about` details.
+//
+// Shutdown (docs/real-engine.md, "A failed update"): when an update fails, the engine closes
+// its plugins by sending SIGINT to each plugin's process group, then SIGKILL after 5 s
+// (sdk/go/common/resource/plugin/plugin.go, newPlugin's kill). A Python program still running
+// in the host's group then dies in a KeyboardInterrupt, and its threads print tracebacks
+// ("KeyboardInterrupt", "resource monitor shut down") around the real error. Upstream's host
+// shares that group and also forwards SIGINT on cancellation (its Run sets cmd.Cancel to
+// os.Interrupt). This host instead runs Python in a process group of its own and, when the
+// engine cancels or interrupts it, ends the program with SIGTERM, which Python does not turn
+// into a traceback: the update then shows the engine's own error once.
 package main
 
 import (
@@ -20,8 +30,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
@@ -34,6 +48,36 @@ var version = "0.0.0-cnistack-shim"
 type host struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
 	engine string
+
+	mu       sync.Mutex
+	programs map[*exec.Cmd]struct{} // running Python programs, each in its own process group
+}
+
+// stopPrograms ends every running program quietly: SIGTERM to its process group, SIGKILL
+// after 5 s (the engine's own grace period).
+func (h *host) stopPrograms() {
+	h.mu.Lock()
+	cmds := make([]*exec.Cmd, 0, len(h.programs))
+	for c := range h.programs {
+		cmds = append(cmds, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cmds {
+		if c.Process == nil {
+			continue
+		}
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		go func(pid int) {
+			time.Sleep(5 * time.Second)
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}(c.Process.Pid)
+	}
+}
+
+// Cancel is the engine's request to stop gracefully (LanguageRuntime.Cancel).
+func (h *host) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+	h.stopPrograms()
+	return &emptypb.Empty{}, nil
 }
 
 func python(info *pulumirpc.ProgramInfo) (string, []string) {
@@ -95,14 +139,30 @@ func (h *host) Run(ctx context.Context, r *pulumirpc.RunRequest) (*pulumirpc.Run
 	}
 	args = append(args, prog)
 	args = append(args, r.Args...)
-	cmd := exec.CommandContext(ctx, py, args...)
+	cmd := exec.Command(py, args...)
 	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, r.Pwd, os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.programs[cmd] = struct{}{}
+	h.mu.Unlock()
+	stop := context.AfterFunc(ctx, h.stopPrograms)
+	err = cmd.Wait()
+	stop()
+	h.mu.Lock()
+	delete(h.programs, cmd)
+	h.mu.Unlock()
+	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			if ee.ExitCode() == 32 {
 				return &pulumirpc.RunResponse{Bail: true}, nil
 			}
-			return &pulumirpc.RunResponse{Error: fmt.Sprintf("python exited with %d", ee.ExitCode())}, nil
+			if ee.ExitCode() < 0 { // ended by a signal: the engine stopped it and reports why
+				return &pulumirpc.RunResponse{Bail: true}, nil
+			}
+			return &pulumirpc.RunResponse{Error: fmt.Sprintf("program exited with non-zero exit code: %d", ee.ExitCode())}, nil
 		}
 		return &pulumirpc.RunResponse{Error: err.Error()}, nil
 	}
@@ -148,7 +208,16 @@ func (h *host) RunPlugin(r *pulumirpc.RunPluginRequest, s grpc.ServerStreamingSe
 }
 
 func main() {
-	h := &host{}
+	h := &host{programs: map[*exec.Cmd]struct{}{}}
+	// The engine closes plugins with SIGINT to the host's process group (see the package
+	// comment): stop the programs quietly, then exit.
+	interrupts := make(chan os.Signal, 1)
+	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-interrupts
+		h.stopPrograms()
+		os.Exit(0)
+	}()
 	for _, a := range os.Args[1:] {
 		if !strings.HasPrefix(a, "-") {
 			h.engine = a
