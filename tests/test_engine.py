@@ -8,6 +8,9 @@ pods' lifecycle are simulated, by kwok (tests/local_cluster.py, docs/real-engine
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -256,3 +259,34 @@ def test_a_kubeconfig_set_without_secret_fails_the_preview(
     result = engine.preview("production")
     assert result.returncode != 0
     assert "aisp-cni:kubeconfig: stored in plain text" in result.output
+
+
+def _helm_release(local_cluster: LocalCluster, name: str) -> Any:
+    """The release as Helm stored it: Secret sh.helm.release.v1.NAME.vN in the release's namespace
+    (helm.sh/helm/v3 pkg/storage/driver/secrets.go), `release` = base64(gzip(JSON))."""
+    selector = f"owner%3Dhelm%2Cname%3D{name}"
+    secrets = local_cluster.api().get(
+        f"/api/v1/namespaces/kube-system/secrets?labelSelector={selector}"
+    )["items"]
+    latest = max(secrets, key=lambda s: int(s["metadata"]["labels"]["version"]))
+    stored = base64.b64decode(base64.b64decode(latest["data"]["release"]))
+    return json.loads(gzip.decompress(stored))
+
+
+def test_render_writes_exactly_the_values_helm_installed(
+    production_up: tuple[Engine, Any], local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    # `render`'s cilium-values.yaml is for `helm upgrade --install -f`: it must be what the
+    # program's Release gave Helm, as Helm itself recorded it.
+    out = tmp_path / "rendered"
+    subprocess.run(
+        [sys.executable, "-m", "cnistack", "render", "--stack", "production", "--out", str(out)],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    rendered = yaml.safe_load((out / "cilium-values.yaml").read_text())
+    release = _helm_release(local_cluster, "cilium")
+    assert release["chart"]["metadata"]["version"] == "1.15.0"
+    installed = release["config"]
+    # The engine test points the committed stack at the local cluster's API server.
+    host, port = local_cluster.server.removeprefix("https://").rsplit(":", 1)
+    assert installed == {**rendered, "k8sServiceHost": host, "k8sServicePort": int(port)}
