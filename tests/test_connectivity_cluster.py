@@ -465,15 +465,11 @@ def test_live_rejected_token(live: tuple[Any, Path], tmp_path: Path) -> None:
 
 
 def _stack_documents(name: str) -> list[dict[str, Any]]:
-    from cnistack.netpol.pods import representative_pods
-    from cnistack.netpol.renderer import render_policies
+    from cnistack.connectivity.stack_source import stack_documents
     from cnistack.stack_files import load_stack
 
-    stack = load_stack(name)
-    rendered = list(render_policies(stack.network_policy, stack.capabilities).manifests)
-    documents = [*representative_pods(stack.network_policy), *rendered]
     order = {"Namespace": 0, "Pod": 1}
-    return sorted(documents, key=lambda d: order.get(d["kind"], 2))
+    return sorted(stack_documents(load_stack(name)), key=lambda d: order.get(d["kind"], 2))
 
 
 def _changes_between(doc: dict[str, Any], keys: set[str]) -> list[tuple[str, str, str]]:
