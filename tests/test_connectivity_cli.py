@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -194,3 +195,20 @@ def test_stack_profiles_diff(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0, err
     doc = json.loads(out)
     assert doc["a"] == "homelab" and doc["b"] == "production"
+
+
+def test_http_regex_with_python_future_syntax_leaks_no_warning(tmp_path: Path) -> None:
+    # `[[a]` is a valid RE2 character class (Cilium/Envoy) on which Python's `re` raises a
+    # FutureWarning ("Possible nested set"): the CLI must print its answer and nothing else.
+    manifests = tmp_path / "nested-set.yaml"
+    manifests.write_text(Path(L7).read_text().replace("path: /public", "path: /[[a]"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnistack", "connectivity", "list", "--manifests", str(manifests),
+         "--enforcement", "cilium", "--format", "json"],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONWARNINGS": "default"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    http = [flow["http"] for flow in json.loads(proc.stdout)["flows"] if flow["http"]]
+    assert http == [[{"method": "GET", "path": "/[[a]"}]]

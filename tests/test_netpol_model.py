@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from cnistack import k8s_names
 from cnistack.netpol import (
     NamespaceRef,
     PolicyModel,
     WorkloadRef,
     default_policy_model,
-    k8s_names,
     parse_policy_model,
 )
 
@@ -198,6 +198,16 @@ def _append(key: str, item: dict[str, Any]) -> Mutation:
 
 L4_FLOW = {"name": "app-to-db", "from": "app/web", "to": "data/db", "ports": [{"port": 5432}]}
 
+# Kubernetes' rules as the API server words them (k8s.io/apimachinery validation.go messages).
+DNS_LABEL_RULE = (
+    "must be a lowercase RFC 1123 label (lowercase letters, digits and '-', starting and ending "
+    "with a letter or digit)"
+)
+QUALIFIED_RULE = (
+    "consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character"
+)
+
 BAD_INTENTS: list[tuple[str, Mutation, str]] = [
     # unknown references
     (
@@ -275,7 +285,7 @@ BAD_INTENTS: list[tuple[str, Mutation, str]] = [
     (
         "workload-port-name",
         lambda d: d["workloads"][2]["ports"][0].update(name="postgres-server-main"),
-        "workload 'data/db': ports[0].name: port name 'postgres-server-main' is longer than 15",
+        "workload 'data/db': ports[0].name: 'postgres-server-main': must be 1-15 characters",
     ),
     (
         "workload-port-twice",
@@ -369,53 +379,55 @@ BAD_INTENTS: list[tuple[str, Mutation, str]] = [
     (
         "namespace-name",
         _ns(1, name="Data_1"),
-        "namespace 'Data_1': name: 'Data_1' is not a DNS-1123 label",
+        f"namespace 'Data_1': name: 'Data_1': {DNS_LABEL_RULE}",
     ),
     (
         "namespace-name-long",
         _ns(1, name="d" * 64),
-        f"namespace '{'d' * 64}': name: '{'d' * 64}' is longer than 63 characters",
+        f"namespace '{'d' * 64}': name: '{'d' * 64}': must be no more than 63 characters",
     ),
     (
         "workload-name",
         _wl(2, name="db.primary"),
-        "workload 'data/db.primary': name: 'db.primary' is not a DNS-1123",
+        f"workload 'data/db.primary': name: 'db.primary': {DNS_LABEL_RULE}",
     ),
     (
         "flow-name",
         _flow(0, name="App To DB"),
-        "flow 'App To DB': name: 'App To DB' is not a DNS-1123",
+        f"flow 'App To DB': name: 'App To DB': {DNS_LABEL_RULE}",
     ),
     (
         "label-key-bad-name",
         _wl(2, labels={"-app": "db"}),
-        "workload 'data/db': labels: label key '-app' is invalid",
+        f"workload 'data/db': labels: key '-app': name part must {QUALIFIED_RULE}",
     ),
     (
         "label-key-bad-prefix",
         _wl(2, labels={"Example.com/app": "db"}),
-        "workload 'data/db': labels: label key 'Example.com/app' has a prefix that is not a "
-        "DNS-1123",
+        "workload 'data/db': labels: key 'Example.com/app': prefix part must be a lowercase RFC "
+        "1123 subdomain (lowercase letters, digits, '-' and '.', starting and ending with a "
+        "letter or digit)",
     ),
     (
         "label-key-empty-name",
         _wl(2, labels={"example.com/": "db"}),
-        "workload 'data/db': labels: label key 'example.com/' has an empty name",
+        "workload 'data/db': labels: key 'example.com/': name part must be non-empty",
     ),
     (
         "label-key-long",
         _wl(2, labels={"a" * 64: "db"}),
-        "has a name longer than 63 characters",
+        f"workload 'data/db': labels: key '{'a' * 64}': name part must be no more than 63 "
+        "characters",
     ),
     (
         "label-value",
         _wl(2, labels={"app": "db primary"}),
-        "workload 'data/db': labels: label 'app' has invalid value 'db primary'",
+        f"workload 'data/db': labels.app: value 'db primary': must be empty or {QUALIFIED_RULE}",
     ),
     (
         "label-value-long",
         _wl(2, labels={"app": "d" * 64}),
-        "workload 'data/db': labels: label 'app' has a value longer than 63 characters",
+        f"workload 'data/db': labels.app: value '{'d' * 64}': must be no more than 63 characters",
     ),
     (
         "label-value-not-string",
@@ -430,7 +442,7 @@ BAD_INTENTS: list[tuple[str, Mutation, str]] = [
     (
         "namespace-label",
         _ns(0, labels={"team": "ai apps"}),
-        "namespace 'app': labels: label 'team' has invalid value 'ai apps'",
+        f"namespace 'app': labels.team: value 'ai apps': must be empty or {QUALIFIED_RULE}",
     ),
     (
         "namespace-reserved-label",
@@ -544,12 +556,12 @@ def test_label_keys_kubernetes_rejects(key: str) -> None:
 
 @pytest.mark.parametrize("value", ["", "a", "a" * 63, "v1.2_3-x", "A"])
 def test_label_values_kubernetes_accepts(value: str) -> None:
-    assert k8s_names.label_value_error("k", value) is None
+    assert k8s_names.label_value_error(value) is None
 
 
 @pytest.mark.parametrize("value", ["a" * 64, "-a", "a-", "a b", "a/b", "a\n"])
 def test_label_values_kubernetes_rejects(value: str) -> None:
-    assert k8s_names.label_value_error("k", value) is not None
+    assert k8s_names.label_value_error(value) is not None
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from cnistack.connectivity.inputs import (
     Namespace,
     Pod,
 )
-from cnistack.connectivity.k8s_names import check_labels, check_name, port_name_error
+from cnistack.k8s_names import check_labels, check_name, port_name_error
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 POLICY_KINDS = frozenset({"NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})

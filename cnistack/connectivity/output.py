@@ -1,4 +1,7 @@
-"""Flow listings in txt, md, csv, json and dot; written line by line so large outputs stream."""
+"""Flow listings in txt, md, csv and json; written line by line so large outputs stream.
+
+Dot pictures, per group or `--per-pod`, are drawn by pictures.py (`write_grouped`), not here.
+"""
 
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ def ports_text(ports: PortSet) -> str:
 
 
 def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -> int:
-    """Write the listing; returns the number of (from, to) pairs."""
+    """Write the per-pod listing (txt, md, csv, json); returns the number of (from, to) pairs."""
     count = 0
     if fmt == "json":
         out.write(f'{{"enforcement": {json.dumps(enforcement)}, "flows": [')
@@ -91,13 +94,6 @@ def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -
         for src, dst, ports in flows:
             count += 1
             out.write(f"| `{src}` | `{dst}` | {_md(ports_text(ports))} |\n")
-    elif fmt == "dot":
-        out.write(f'digraph connectivity {{\n  label="allowed flows ({enforcement})";\n')
-        out.write("  rankdir=LR;\n  node [shape=box, fontname=Helvetica];\n")
-        for src, dst, ports in flows:
-            count += 1
-            out.write(f"  {_q(src)} -> {_q(dst)} [label={_q(ports_text(ports))}];\n")
-        out.write("}\n")
     else:
         out.write(f"# allowed flows under {enforcement}\n")
         for src, dst, ports in flows:
@@ -109,10 +105,6 @@ def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -
 def _json_tail(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k not in ("from", "to")}
     return json.dumps(body, separators=(", ", ": "))[1:-1]
-
-
-def _q(text: str) -> str:
-    return json.dumps(text)
 
 
 def _md(text: str) -> str:

@@ -18,7 +18,14 @@ from typing import Any
 
 from cnistack.connectivity.errors import InputError
 from cnistack.connectivity.inputs import CILIUM_NS_KEY, ContainerPort, Enforcement, Manifest, Pod
-from cnistack.connectivity.ports import MAX_PORT, MIN_PORT, PROTOCOLS, Http, PortSet
+from cnistack.connectivity.ports import (
+    MAX_PORT,
+    MIN_PORT,
+    PROTOCOLS,
+    Http,
+    PortSet,
+    compile_http_regex,
+)
 from cnistack.connectivity.selectors import Selector, parse_selector
 
 V6_OFFSET = 1 << 32
@@ -590,7 +597,7 @@ def _cnp_http(ctx: _Ctx, http_raw: Any, where: str) -> Http:
         path = str(item.get("path") or "")
         for label, pattern in (("method", method), ("path", path)):
             try:
-                re.compile(pattern)
+                compile_http_regex(pattern)  # the same cached compile as the matching
             except re.error as exc:
                 raise ctx.error(
                     f"{where}.rules.http[{i}].{label}: invalid regex {pattern!r}: {exc}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
@@ -39,8 +40,17 @@ def http_intersect(a: Http, b: Http) -> Http:
 
 
 @lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def compile_http_regex(pattern: str) -> re.Pattern[str]:
+    """An HTTP rule's method or path regex; raises `re.error` if it does not parse.
+
+    Cilium checks these with Go's `regexp.Compile` (pkg/policy/api/http.go, PortRuleHTTP.Sanitize)
+    and Envoy matches them as RE2 `safe_regex`; Python's `re` only stands in to check that they
+    parse. Its FutureWarnings ("Possible nested set" for `[[a]`) are about Python's future
+    syntax, not the policy's, and a CLI must not leak them to stderr.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile(pattern)
 
 
 def http_allows(http: Http, method: str | None, path: str | None) -> bool:
@@ -49,8 +59,8 @@ def http_allows(http: Http, method: str | None, path: str | None) -> bool:
         return True
     return any(
         all(
-            (method is None or _compiled(m or ".*").fullmatch(method) is not None)
-            and (path is None or _compiled(p or ".*").fullmatch(path) is not None)
+            (method is None or compile_http_regex(m or ".*").fullmatch(method) is not None)
+            and (path is None or compile_http_regex(p or ".*").fullmatch(path) is not None)
             for m, p in conj
         )
         for conj in http

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnistack.connectivity.errors import InputError
-from cnistack.connectivity.k8s_names import check_labels, label_key_error, label_value_error
+from cnistack.k8s_names import check_labels, label_key_error, label_value_error
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 

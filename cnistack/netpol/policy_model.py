@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -30,16 +31,26 @@ from pydantic import (
     model_validator,
 )
 
+from cnistack import k8s_names
 from cnistack.flavours import FlavourName
 from cnistack.key_hints import allowed_keys, did_you_mean
-from cnistack.netpol import k8s_names
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
 AppProtocol = Literal["http", "grpc"]
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # strict: YAML `port: true` or `port: "80"` is a typo, not a port.
 PortNumber = Annotated[int, Field(strict=True, ge=1, le=65535)]
-Labels = Mapping[str, str]
+
+
+def _check_label_value(value: str) -> str:
+    problem = k8s_names.label_value_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Values checked per item, so an error is located at `labels.KEY` as the analyzer locates it.
+Labels = Mapping[str, Annotated[str, AfterValidator(_check_label_value)]]
 
 DEFAULT_MODEL_RESOURCE = "ai-platform.yaml"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -111,14 +122,15 @@ def _raw_name(data: Any, key: str = "name") -> str | None:
 def _check_dns_label(value: str) -> str:
     problem = k8s_names.dns1123_label_error(value)
     if problem:
-        raise ValueError(problem)
+        raise ValueError(f"{k8s_names.shown(value)}: {problem}")
     return value
 
 
 def _check_labels(labels: Labels) -> Labels:
-    problem = k8s_names.labels_error(dict(labels))
-    if problem:
-        raise ValueError(problem)
+    for key in labels:
+        problem = k8s_names.label_key_problem(key)
+        if problem:
+            raise ValueError(problem)
     return labels
 
 
@@ -178,7 +190,7 @@ class NamedPort(_Frozen):
     def _iana_name(cls, name: str) -> str:
         problem = k8s_names.port_name_error(name)
         if problem:
-            raise ValueError(problem)
+            raise ValueError(f"{k8s_names.shown(name)}: {problem}")
         return name
 
     @model_validator(mode="after")

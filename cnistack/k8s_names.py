@@ -1,5 +1,10 @@
 """Names, label keys and label values checked as the Kubernetes API server checks them.
 
+One module for the policy model (cnistack/netpol/) and the analyzer (cnistack/connectivity/): a
+bad intent fails at `pulumi preview` and a bad manifest at `connectivity`, both with the API
+server's rule and the same wording, not at `kubectl apply`. `re.fullmatch` throughout: Python's
+`$` also matches before a trailing newline.
+
 Rules from k8s.io/apimachinery/pkg/util/validation/validation.go:
 - `IsDNS1123Label` (namespace names, `ValidateNamespaceName`): at most 63 characters of
   `[a-z0-9]([-a-z0-9]*[a-z0-9])?`;
@@ -32,7 +37,8 @@ _PORT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _HAS_LETTER = re.compile(r"[a-z]")
 
 
-def _shown(value: str) -> str:
+def shown(value: str) -> str:
+    """The value as quoted in a message, cut short when a hostile input is huge."""
     return repr(value) if len(value) <= 80 else f"{value[:40]!r}... ({len(value)} characters)"
 
 
@@ -105,12 +111,24 @@ def port_name_error(value: Any) -> str | None:
     return None
 
 
+def label_key_problem(key: str) -> str | None:
+    """`key 'K': why`, the wording of a bad label key wherever it appears."""
+    problem = label_key_error(key)
+    return None if problem is None else f"key {shown(key)}: {problem}"
+
+
+def label_value_problem(value: str) -> str | None:
+    """`value 'V': why`, the wording of a bad label value wherever it appears."""
+    problem = label_value_error(value)
+    return None if problem is None else f"value {shown(value)}: {problem}"
+
+
 def check_name(value: Any, field: str, *, label: bool = False) -> str | None:
     """Why `value` is not a valid object name (`label`: a DNS-1123 label), or None."""
     if not isinstance(value, str):
         return f"{field} must be a string, got {_type_name(value)} {value!r}"
     problem = dns1123_label_error(value) if label else dns1123_subdomain_error(value)
-    return None if problem is None else f"{field} {_shown(value)}: {problem}"
+    return None if problem is None else f"{field} {shown(value)}: {problem}"
 
 
 # Label pairs already found valid: clusters repeat the same few thousand pairs on every pod.
@@ -130,17 +148,17 @@ def check_labels(raw: Any, field: str) -> tuple[dict[str, str] | None, str | Non
         key, value = pair
         if not isinstance(key, str):
             return None, f"{field}: key {key!r} must be a string"
-        problem = label_key_error(key)
+        problem = label_key_problem(key)
         if problem is not None:
-            return None, f"{field}: key {_shown(key)}: {problem}"
+            return None, f"{field}: {problem}"
         if not isinstance(value, str):
             return None, (
                 f"{field}.{key}: value must be a string, got {_type_name(value)} {value!r} "
                 "(quote it)"
             )
-        problem = label_value_error(value)
+        problem = label_value_problem(value)
         if problem is not None:
-            return None, f"{field}.{key}: value {_shown(value)}: {problem}"
+            return None, f"{field}.{key}: {problem}"
         if len(_VALID_PAIRS) >= _VALID_PAIRS_MAX:
             _VALID_PAIRS.clear()
         _VALID_PAIRS.add(pair)
