@@ -142,6 +142,6 @@ def test_readme_links_stay_inside_the_repository_and_resolve() -> None:
     readme = (ROOT / "README.md").read_text()
     targets = re.findall(r"\]\(([^)#]+)\)", readme)
     local = [t for t in targets if not t.startswith("https://")]
-    assert {"docs/connectivity.md", "docs/benchmarks-scale.md", "docs/engine.md"} <= set(local)
+    assert {"docs/connectivity.md", "docs/benchmarks-scale.md", "docs/real-engine.md"} <= set(local)
     assert [t for t in local if t.startswith("..") or not (ROOT / t).exists()] == []
     assert [t for t in targets if t.startswith("https://")] == ["https://k3d.io"]
