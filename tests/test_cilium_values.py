@@ -62,7 +62,6 @@ PRODUCTION_VALUES: dict[str, Any] = {
                     '{"verdict":["DROPPED","ERROR","AUDIT"]}',
                     '{"event_type":[{"type":129}]}',
                 ],
-                "denyList": [],
             },
         },
     },

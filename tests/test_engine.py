@@ -200,7 +200,8 @@ def test_stack_export_and_engine_logs_hold_no_kubeconfig_in_plain_text(
         [sys.executable, "-m", "cnistack", "render", "--stack", "production", "--out", str(out)],
         cwd=engine.project, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    rendered = "".join(p.read_text() for p in sorted(out.iterdir())) + render.stdout + render.stderr
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    rendered = "".join(p.read_text() for p in files) + render.stdout + render.stderr
     for what, needle in kubeconfig_needles(local_cluster.kubeconfig.read_text()).items():
         assert needle not in export, f"{what} in `pulumi stack export`"
         assert needle not in up.output, f"{what} in the engine's -v=9 logs of `up`"
@@ -289,4 +290,5 @@ def test_render_writes_exactly_the_values_helm_installed(
     installed = release["config"]
     # The engine test points the committed stack at the local cluster's API server.
     host, port = local_cluster.server.removeprefix("https://").rsplit(":", 1)
-    assert installed == {**rendered, "k8sServiceHost": host, "k8sServicePort": int(port)}
+    expected = {**rendered, "k8sServiceHost": host, "k8sServicePort": int(port)}
+    assert installed == expected

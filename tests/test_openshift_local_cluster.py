@@ -38,7 +38,8 @@ def _ciliumconfig_crd_established(cluster: LocalCluster) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         got = cluster.api().get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-        conditions = got.get("status", {}).get("conditions", [])
+        # Right after creation the CRD may have a status without conditions yet.
+        conditions = (got.get("status") or {}).get("conditions") or []
         if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
             return
         time.sleep(0.5)
