@@ -41,6 +41,16 @@ def point_production_at(engine: Engine, cluster: LocalCluster, chart: str) -> No
     engine.config("production", "cilium.k8sServicePort", port, path=True)
 
 
+def render_committed_production(tmp_path: Path) -> Path:
+    """`python -m cnistack render` of the committed production stack, as a user runs it."""
+    out = tmp_path / "rendered"
+    subprocess.run(
+        [sys.executable, "-m", "cnistack", "render", "--stack", "production", "--out", str(out)],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    return out
+
+
 @pytest.fixture(scope="module")
 def production_up(
     local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
@@ -95,11 +105,7 @@ def test_cilium_config_has_the_adr_settings(
 def test_every_policy_exists_as_rendered_and_the_cnps_passed_the_real_crd(
     production_up: tuple[Engine, Any], local_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    out = tmp_path / "rendered"
-    subprocess.run(
-        [sys.executable, "-m", "cnistack", "render", "--stack", "production", "--out", str(out)],
-        cwd=ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+    out = render_committed_production(tmp_path)
     api = local_cluster.api()
     kinds = {"NetworkPolicy": 0, "CiliumNetworkPolicy": 0, "Namespace": 0}
     kinds |= {"ClusterRole": 0, "ClusterRoleBinding": 0}
@@ -279,11 +285,7 @@ def test_render_writes_exactly_the_values_helm_installed(
 ) -> None:
     # `render`'s cilium-values.yaml is for `helm upgrade --install -f`: it must be what the
     # program's Release gave Helm, as Helm itself recorded it.
-    out = tmp_path / "rendered"
-    subprocess.run(
-        [sys.executable, "-m", "cnistack", "render", "--stack", "production", "--out", str(out)],
-        cwd=ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+    out = render_committed_production(tmp_path)
     rendered = yaml.safe_load((out / "cilium-values.yaml").read_text())
     release = _helm_release(local_cluster, "cilium")
     assert release["chart"]["metadata"]["version"] == "1.15.0"
