@@ -25,7 +25,7 @@ OWN_SECRETS = if [ -z "$${PULUMI_CONFIG_PASSPHRASE}$${PULUMI_CONFIG_PASSPHRASE_F
 # built from Go modules by scripts/toolchain.sh.
 TOOLCHAIN_ENV = command -v pulumi >/dev/null || eval "$$(bash scripts/toolchain.sh --print-env)"
 
-.PHONY: help install toolchain toolchain-for-tests homelab-prerequisites homelab preview test test-fast fuzz lint typecheck format render connectivity bench clean
+.PHONY: help install toolchain toolchain-for-tests homelab-prerequisites homelab preview test test-fast fuzz lint lint-analyzer typecheck typecheck-analyzer format render connectivity bench clean
 
 help:
 	@echo "make homelab     check Docker and k3d, install, then pulumi up -s homelab (local backend)"
@@ -37,13 +37,13 @@ help:
 	@echo "make connectivity  where homelab is wider than production; redraws docs/img/*.svg"
 	@echo "make bench       connectivity and mocks benchmarks (benchmarks/)"
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt analyzer/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(DEV_VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
+$(DEV_VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt analyzer/pyproject.toml
 	$(PYTHON) -m venv $(DEV_VENV)
 	$(DEV_PY) -m pip install --quiet --upgrade pip
 	$(DEV_PY) -m pip install --quiet -r requirements-dev.txt
@@ -86,16 +86,23 @@ preview: $(VENV)/.installed $(POLICY_VENV)/.installed
 	    pulumi preview -s $$stack --policy-pack policies --policy-pack-config policies/config/$$stack.json \
 	  ) || exit 1; done
 
-lint: $(DEV_VENV)/.installed
-	$(DEV_VENV)/bin/ruff check .
-	$(DEV_VENV)/bin/ruff format --check .
+# The analyzer (analyzer/, its own project and config) and the rest are separate targets.
+lint: lint-analyzer
+	$(DEV_VENV)/bin/ruff check --extend-exclude analyzer .
+	$(DEV_VENV)/bin/ruff format --check --extend-exclude analyzer .
+
+lint-analyzer: $(DEV_VENV)/.installed
+	cd analyzer && ../$(DEV_VENV)/bin/ruff check . && ../$(DEV_VENV)/bin/ruff format --check .
 
 format: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/ruff format .
 	$(DEV_VENV)/bin/ruff check --fix .
 
-typecheck: $(DEV_VENV)/.installed
+typecheck: typecheck-analyzer
 	$(DEV_VENV)/bin/mypy
+
+typecheck-analyzer: $(DEV_VENV)/.installed
+	cd analyzer && ../$(DEV_VENV)/bin/mypy
 
 test-fast: install
 	$(DEV_PY) -m pytest -m "not engine"

@@ -7,8 +7,8 @@ For every size PODSxPOLICIES the synthetic cluster of generate.py (fixed seed) i
 as the YAML streams generate.py writes, and as what `kubectl get -o json` prints (one `kind: List`
 per file). Each measurement runs in a fresh child process (os.wait4: its own peak RSS and CPU):
 - `pyyaml`: PyYAML's `load_all` with the C loader (CSafeLoader), the loader used before;
-- `yaml` / `json`: cnistack's reader (reading.parse_documents: limits included), then
-  load_documents (names/labels validated, pods and policies sorted into Inputs).
+- `yaml` / `json`: the analyzer's reader (reachability.reading.parse_documents: limits
+  included), then load_documents (names/labels validated, pods and policies sorted into Inputs).
 Wall times are medians of --repeat runs; on a shared machine compare the CPU seconds too.
 Prints a markdown table and writes benchmarks/loading-results.json.
 """
@@ -49,7 +49,7 @@ if mode == "pyyaml":
     t2 = time.perf_counter()
     print(json.dumps({"import_s": t1 - t0, "parse_s": t2 - t1, "build_s": 0.0}))
 else:
-    from cnistack.connectivity import loader, reading
+    from reachability import loader, reading
     t1 = time.perf_counter()
     with loader._no_gc():
         docs = []

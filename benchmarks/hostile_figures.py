@@ -4,7 +4,7 @@
 
 Writes every case into a temporary directory and runs `connectivity list --manifests FILE` in a
 child limited to 768 MiB of address space (RLIMIT_AS) and 30 s of CPU (RLIMIT_CPU), as
-tests/test_connectivity_hostile.py does; prints a markdown table (exit, wall, CPU, peak RSS, the
+analyzer/tests/test_hostile.py does; prints a markdown table (exit, wall, CPU, peak RSS, the
 error's first 90 characters). The tests assert the exact messages; this only measures.
 """
 

@@ -37,11 +37,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import generate  # noqa: E402
 
-from cnistack.connectivity.engine import Analyzer, _ip_line, gc_paused  # noqa: E402
-from cnistack.connectivity.grouped import build_grouping, write_grouped  # noqa: E402
-from cnistack.connectivity.loader import load_documents  # noqa: E402
-from cnistack.connectivity.output import write_list  # noqa: E402
-from cnistack.connectivity.policies import compile_policies  # noqa: E402
+from reachability.engine import Analyzer, _ip_line, gc_paused  # noqa: E402
+from reachability.grouped import build_grouping, write_grouped  # noqa: E402
+from reachability.loader import load_documents  # noqa: E402
+from reachability.output import write_list  # noqa: E402
+from reachability.policies import compile_policies  # noqa: E402
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

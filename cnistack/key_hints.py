@@ -14,6 +14,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel
 
+from reachability.hints import nearest
+
+__all__ = ["allowed_keys", "did_you_mean", "nearest"]
+
 
 def _models(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -59,12 +63,3 @@ def allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
 def did_you_mean(key: str, allowed: Sequence[str]) -> str:
     hint = difflib.get_close_matches(key, list(allowed), n=1)
     return f"; did you mean {hint[0]!r}?" if hint else ""
-
-
-def nearest(name: str, candidates: Sequence[str], n: int = 3) -> list[str]:
-    """The ``n`` candidates closest to ``name``, closest first, ties in name order."""
-
-    def distance(candidate: str) -> tuple[float, str]:
-        return -difflib.SequenceMatcher(None, name, candidate).ratio(), candidate
-
-    return sorted(candidates, key=distance)[:n]

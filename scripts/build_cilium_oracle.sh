@@ -2,7 +2,7 @@
 # scripts/build_cilium_oracle.sh OUT_DIR — build tools/cilium-oracle into OUT_DIR/cilium-oracle.
 #
 # WHY
-#   The differential test of the analyzer's `cilium` profile (tests/test_connectivity_oracle.py,
+#   The differential test of the analyzer's `cilium` profile (analyzer/tests/test_oracle.py,
 #   docs/cilium-oracle.md) needs Cilium 1.15.0's own pkg/policy, pkg/policy/api and pkg/k8s code.
 #   That code is a Go module served by the Go module proxy (github.com/cilium/cilium@v1.15.0);
 #   tools/cilium-oracle/go.mod requires it with the module's own two replace lines (metallb and

@@ -21,9 +21,10 @@ from typing import Any
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The oracle harness lives with the analyzer's tests (analyzer/tests/cilium_oracle.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analyzer" / "tests"))
 
-from tests.cilium_oracle import (
+from cilium_oracle import (
     Oracle,
     minimal_disagreement,
     oracle_binary,

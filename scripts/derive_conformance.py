@@ -1,8 +1,8 @@
-"""Copy the shared connectivity conformance suite into tests/data/conformance/.
+"""Copy the shared connectivity conformance suite into analyzer/tests/data/conformance/.
 
 Tests read only the copy, so the suite is pinned with the code that passes it. Each case is also
 written as a self-contained manifest file (fixture + the case's policies) so it can be replayed with
-`python -m cnistack connectivity query --manifests tests/data/conformance/cases/<id>.yaml ...`.
+`python -m reachability query --manifests analyzer/tests/data/conformance/cases/<id>.yaml ...`.
 
 Usage: python scripts/derive_conformance.py SOURCE_DIR
 (SOURCE_DIR holds the suite: README.md, fixture.yaml, cases.yaml)
@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-DEST = ROOT / "tests" / "data" / "conformance"
+DEST = ROOT / "analyzer" / "tests" / "data" / "conformance"
 
 
 def main(argv: list[str]) -> int:

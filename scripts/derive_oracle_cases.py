@@ -1,11 +1,11 @@
-"""Fill in Cilium 1.15.0's verdicts in tests/data/conformance/oracle-cases.yaml.
+"""Fill in Cilium 1.15.0's verdicts in analyzer/tests/data/conformance/oracle-cases.yaml.
 
 Each probe's allow/deny (4th item) is replaced by what tools/cilium-oracle (Cilium's own
 pkg/policy code) answers, so the file's expectations come from Cilium, never from the analyzer.
 Run after adding a case (write "?" as the verdict) or after changing the oracle.
 
 Usage: python scripts/derive_oracle_cases.py [CASES_YAML] [--oracle PATH]
-(defaults: tests/data/conformance/oracle-cases.yaml; $CILIUM_ORACLE or the toolchain's
+(defaults: analyzer/tests/data/conformance/oracle-cases.yaml; $CILIUM_ORACLE or the toolchain's
 bin/cilium-oracle, built by scripts/build_cilium_oracle.sh).
 """
 
@@ -18,15 +18,19 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The oracle harness lives with the analyzer's tests (analyzer/tests/cilium_oracle.py).
+sys.path.insert(0, str(ROOT / "analyzer" / "tests"))
 
-from tests.cilium_oracle import Oracle, oracle_binary, oracle_case, probe_of  # noqa: E402
+from cilium_oracle import Oracle, oracle_binary, oracle_case, probe_of  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "cases", nargs="?", type=Path, default=ROOT / "tests/data/conformance/oracle-cases.yaml"
+        "cases",
+        nargs="?",
+        type=Path,
+        default=ROOT / "analyzer/tests/data/conformance/oracle-cases.yaml",
     )
     parser.add_argument("--oracle", type=Path, default=None)
     args = parser.parse_args(argv)

@@ -9,8 +9,8 @@ from types import ModuleType
 
 import pytest
 
-from cnistack.connectivity.engine import Analyzer
-from cnistack.connectivity.loader import load_paths
+from reachability.engine import Analyzer
+from reachability.loader import load_paths
 
 GENERATOR = Path(__file__).resolve().parent.parent / "benchmarks" / "generate.py"
 

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from cnistack.config import K3dCluster
-from cnistack.connectivity.errors import InputError
-from cnistack.connectivity.stack_source import load_stack_inputs
 from cnistack.k3d import create_args
+from cnistack.stack_documents import load_stack_inputs
+from reachability.errors import InputError
 from tests.conftest import run_program
 from tests.test_program import HOMELAB_CREATE
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from cnistack import k8s_names
 from cnistack.netpol import (
     NamespaceRef,
     PolicyModel,
@@ -18,6 +17,7 @@ from cnistack.netpol import (
     default_policy_model,
     parse_policy_model,
 )
+from reachability import k8s_names
 
 
 def valid_model(**overrides: Any) -> dict[str, Any]:

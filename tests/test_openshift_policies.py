@@ -9,12 +9,12 @@ import pytest
 
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, cilium_profile
 from cnistack.cli import main
-from cnistack.connectivity.engine import Analyzer, Request
-from cnistack.connectivity.loader import load_documents
-from cnistack.connectivity.stack_source import load_stack_inputs
 from cnistack.flavours import K3S, KUBERNETES, OPENSHIFT
 from cnistack.netpol import default_policy_model, parse_policy_model, render_policies
 from cnistack.netpol.pods import representative_pods
+from cnistack.stack_documents import load_stack_inputs
+from reachability.engine import Analyzer, Request
+from reachability.loader import load_documents
 
 CILIUM = cilium_profile(encryption="wireguard", hubble=True)
 MANAGED_BY = {"app.kubernetes.io/managed-by": "cnistack"}

@@ -31,9 +31,9 @@ from pydantic import (
     model_validator,
 )
 
-from cnistack import k8s_names
 from cnistack.flavours import FlavourName
 from cnistack.key_hints import allowed_keys, did_you_mean
+from reachability import k8s_names
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
 AppProtocol = Literal["http", "grpc"]

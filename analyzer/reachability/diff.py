@@ -1,0 +1,137 @@
+"""Flows added, removed and changed between two analyses (two stacks, inputs or profiles)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from reachability.output import Flow, _md, flow_entries, ports_text
+from reachability.pictures import write_diff_dot
+from reachability.ports import PortSet
+
+DIFF_FORMATS = ("txt", "md", "json", "dot")
+
+
+@dataclass(frozen=True)
+class Change:
+    src: str
+    dst: str
+    a: PortSet | None  # None: the flow does not exist on that side
+    b: PortSet | None
+
+    @property
+    def status(self) -> str:
+        if self.a is None:
+            return "added"
+        if self.b is None:
+            return "removed"
+        return "changed"
+
+    @property
+    def direction(self) -> str:
+        """widened (B allows more), narrowed (B allows less) or mixed."""
+        if self.a is None:
+            return "widened"
+        if self.b is None:
+            return "narrowed"
+        more = (self.a | self.b) != self.a
+        less = (self.a | self.b) != self.b
+        return "mixed" if more and less else "widened" if more else "narrowed"
+
+
+def diff_flows(a: Iterable[Flow], b: Iterable[Flow]) -> list[Change]:
+    left = {(s, d): p for s, d, p in a}
+    right = {(s, d): p for s, d, p in b}
+    changes = [
+        Change(s, d, left.get((s, d)), right.get((s, d)))
+        for s, d in sorted(left.keys() | right.keys())
+        if left.get((s, d)) != right.get((s, d))
+    ]
+    return changes
+
+
+def note(change: Change, a_name: str, b_name: str) -> str:
+    if change.a is None or change.b is None:
+        return ""
+    notes = []
+    if change.a.without_http() != change.b.without_http():
+        notes.append(f"ports differ ({change.direction} in {b_name})")
+    a_l7, b_l7 = change.a.is_l7_restricted(), change.b.is_l7_restricted()
+    if a_l7 and not b_l7:
+        notes.append(f"L7-restricted in {a_name}, whole-port in {b_name}")
+    elif b_l7 and not a_l7:
+        notes.append(f"L7-restricted in {b_name}, whole-port in {a_name}")
+    elif a_l7 and b_l7 and change.a.without_http() == change.b.without_http():
+        notes.append(f"different HTTP rules in {a_name} and {b_name}")
+    return "; ".join(notes)
+
+
+def write_diff(changes: list[Change], a_name: str, b_name: str, fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        doc: dict[str, Any] = {"a": a_name, "b": b_name, "added": [], "removed": [], "changed": []}
+        for ch in changes:
+            if ch.status == "changed":
+                assert ch.a is not None and ch.b is not None
+                doc["changed"].append(
+                    {
+                        "from": ch.src,
+                        "to": ch.dst,
+                        "change": ch.direction,
+                        "note": note(ch, a_name, b_name),
+                        "a": [_strip(e) for e in flow_entries(ch.src, ch.dst, ch.a)],
+                        "b": [_strip(e) for e in flow_entries(ch.src, ch.dst, ch.b)],
+                    }
+                )
+            else:
+                ports = ch.b if ch.a is None else ch.a
+                assert ports is not None
+                doc[ch.status].extend(flow_entries(ch.src, ch.dst, ports))
+        json.dump(doc, out, indent=1)
+        out.write("\n")
+    elif fmt == "dot":
+        write_diff_dot(changes, a_name, b_name, out)
+    elif fmt == "md":
+        out.write(f"Connectivity changes from **{a_name}** to **{b_name}**:\n\n")
+        out.write(
+            f"| change | from | to | {a_name} | {b_name} | note |\n|---|---|---|---|---|---|\n"
+        )
+        for ch in changes:
+            a = ports_text(ch.a) if ch.a is not None else "-"
+            b = ports_text(ch.b) if ch.b is not None else "-"
+            row = [
+                ch.status,
+                f"`{ch.src}`",
+                f"`{ch.dst}`",
+                _md(a),
+                _md(b),
+                note(ch, a_name, b_name),
+            ]
+            out.write("| " + " | ".join(row) + " |\n")
+    else:
+        counts = {
+            s: sum(1 for c in changes if c.status == s) for s in ("added", "removed", "changed")
+        }
+        out.write(
+            f"# {a_name} -> {b_name}: {counts['added']} added, {counts['removed']} removed, "
+            f"{counts['changed']} changed\n"
+        )
+        for ch in changes:
+            mark = {"added": "+", "removed": "-", "changed": "~"}[ch.status]
+            line = f"{mark} {ch.src} -> {ch.dst}  {_side_text(ch, a_name, b_name)}"
+            extra = note(ch, a_name, b_name)
+            out.write(f"{line}  ({extra})\n" if extra else line + "\n")
+
+
+def _side_text(ch: Change, a_name: str, b_name: str) -> str:
+    if ch.a is None and ch.b is not None:
+        return f"{ports_text(ch.b)} (only in {b_name})"
+    if ch.b is None and ch.a is not None:
+        return f"{ports_text(ch.a)} (only in {a_name})"
+    assert ch.a is not None and ch.b is not None
+    return f"{a_name}: {ports_text(ch.a)} | {b_name}: {ports_text(ch.b)}"
+
+
+def _strip(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k not in ("from", "to")}

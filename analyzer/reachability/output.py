@@ -1,0 +1,111 @@
+"""Flow listings in txt, md, csv and json; written line by line so large outputs stream.
+
+Dot pictures, per group or `--per-pod`, are drawn by pictures.py (`write_grouped`), not here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+from reachability.ports import Http, PortSet
+
+Flow = tuple[str, str, PortSet]
+LIST_FORMATS = ("txt", "md", "csv", "json", "dot")
+
+
+def http_json(http: Http) -> list[dict[str, Any]] | None:
+    """`None` = any request; alternatives are {method, path}, or {all: [...]} for a conjunction."""
+    if http is None:
+        return None
+    out: list[dict[str, Any]] = []
+    for conj in sorted(http):
+        rules = [{"method": m, "path": p} for m, p in conj]
+        out.append(rules[0] if len(rules) == 1 else {"all": rules})
+    return out
+
+
+def flow_entries(src: str, dst: str, ports: PortSet) -> Iterator[dict[str, Any]]:
+    for proto, http, intervals in ports.groups():
+        yield {
+            "from": src,
+            "to": dst,
+            "protocol": proto,
+            "ports": [[lo, hi] for lo, hi in intervals],
+            "http": http_json(http),
+        }
+
+
+def ranges_text(intervals: Iterable[tuple[int, int]]) -> str:
+    parts = [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in intervals]
+    return "all" if parts == ["1-65535"] else ",".join(parts)
+
+
+def http_text(http: Http) -> str:
+    if http is None:
+        return ""
+    alts = []
+    for conj in sorted(http):
+        alts.append(" & ".join(f"{m or '*'} {p or '*'}" for m, p in conj))
+    return "HTTP " + " | ".join(alts)
+
+
+def ports_text(ports: PortSet) -> str:
+    parts = []
+    for proto, http, intervals in ports.groups():
+        text = f"{proto}/{ranges_text(intervals)}"
+        extra = http_text(http)
+        parts.append(f"{text} [{extra}]" if extra else text)
+    return "; ".join(parts)
+
+
+def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -> int:
+    """Write the per-pod listing (txt, md, csv, json); returns the number of (from, to) pairs."""
+    count = 0
+    if fmt == "json":
+        out.write(f'{{"enforcement": {json.dumps(enforcement)}, "flows": [')
+        sep = "\n  "
+        names: dict[str, str] = {}
+        tails: dict[PortSet, list[str]] = {}
+        for src, dst, ports in flows:
+            count += 1
+            # Same text as json.dumps of each flow_entries() item, built from cached pieces.
+            src_json = names.get(src) or names.setdefault(src, json.dumps(src))
+            dst_json = names.get(dst) or names.setdefault(dst, json.dumps(dst))
+            tail = tails.get(ports)
+            if tail is None:
+                tail = tails[ports] = [_json_tail(e) for e in flow_entries("", "", ports)]
+            for piece in tail:
+                out.write(f'{sep}{{"from": {src_json}, "to": {dst_json}, {piece}}}')
+                sep = ",\n  "
+        out.write("\n]}\n" if count else "]}\n")
+    elif fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["from", "to", "protocol", "ports", "http"])
+        for src, dst, ports in flows:
+            count += 1
+            for proto, http, intervals in ports.groups():
+                writer.writerow([src, dst, proto, ranges_text(intervals), http_text(http)])
+    elif fmt == "md":
+        out.write(f"Allowed flows under **{enforcement}**:\n\n")
+        out.write("| from | to | allowed |\n|---|---|---|\n")
+        for src, dst, ports in flows:
+            count += 1
+            out.write(f"| `{src}` | `{dst}` | {_md(ports_text(ports))} |\n")
+    else:
+        out.write(f"# allowed flows under {enforcement}\n")
+        for src, dst, ports in flows:
+            count += 1
+            out.write(f"{src} -> {dst}  {ports_text(ports)}\n")
+    return count
+
+
+def _json_tail(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k not in ("from", "to")}
+    return json.dumps(body, separators=(", ", ": "))[1:-1]
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
