@@ -31,7 +31,8 @@ from typing import Any
 
 import yaml
 
-NS_NAME_LABEL = "kubernetes.io/metadata.name"
+from reachability.k8s_names import NAMESPACE_NAME_LABEL
+
 TEAMS = ("payments", "search", "identity", "catalog", "platform", "data")
 ENVS = ("prod", "staging")
 # app -> (tier, container ports as (name, protocol, number)), statefulset?
@@ -91,7 +92,7 @@ class Cluster:
                 "kind": "Namespace",
                 "metadata": {
                     "name": name,
-                    "labels": {NS_NAME_LABEL: name, "team": team, "env": env},
+                    "labels": {NAMESPACE_NAME_LABEL: name, "team": team, "env": env},
                 },
             }
         )
@@ -269,7 +270,7 @@ class Cluster:
                                     "to": [
                                         {
                                             "namespaceSelector": {
-                                                "matchLabels": {NS_NAME_LABEL: "kube-system"}
+                                                "matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}
                                             },
                                             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
                                         }
@@ -299,7 +300,7 @@ class Cluster:
                                     "from": [
                                         {
                                             "namespaceSelector": {
-                                                "matchLabels": {NS_NAME_LABEL: "monitoring"}
+                                                "matchLabels": {NAMESPACE_NAME_LABEL: "monitoring"}
                                             },
                                             "podSelector": {"matchLabels": {"app": "prometheus"}},
                                         }
@@ -349,7 +350,7 @@ class Cluster:
             src_ns = rng.choice(self.app_ns)
             src_app = rng.choice(sorted(self.apps[src_ns]))
             peer = {
-                "namespaceSelector": {"matchLabels": {NS_NAME_LABEL: src_ns}},
+                "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: src_ns}},
                 "podSelector": {"matchLabels": {"app": src_app}},
             }
             spec["ingress"] = [{"from": [peer], "ports": self._ports(ports)}]
@@ -387,7 +388,7 @@ class Cluster:
             dst_ns = rng.choice(self.app_ns)
             other = rng.choice(sorted(self.apps[dst_ns]))
             peer = {
-                "namespaceSelector": {"matchLabels": {NS_NAME_LABEL: dst_ns}},
+                "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: dst_ns}},
                 "podSelector": self._pod_selector(other),
             }
             spec["policyTypes"] = ["Egress"]

@@ -37,11 +37,13 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import generate  # noqa: E402
 
-from reachability.engine import Analyzer, _ip_line, gc_paused  # noqa: E402
+from reachability.classes import gc_paused, ip_line  # noqa: E402
+from reachability.compiler import compile_policies  # noqa: E402
+from reachability.engine import Analyzer  # noqa: E402
 from reachability.grouped import build_grouping, write_grouped  # noqa: E402
 from reachability.loader import load_documents  # noqa: E402
 from reachability.output import write_list  # noqa: E402
-from reachability.policies import compile_policies  # noqa: E402
+from reachability.profiles import profile  # noqa: E402
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -70,18 +72,19 @@ def analyse(inputs: Any, laps: dict[str, float], per_pod: bool) -> Analyzer:
     a.enforcement = "kube-router"
     a.inputs = inputs
     a.notes = list(inputs.notes)
-    a.policies = compile_policies(inputs.policies, "kube-router", a.notes)
+    a.profile = profile("kube-router")
+    a.policies = compile_policies(inputs.policies, a.profile, a.notes)
     t = lap("compile policies", t)
     a.pods_by_key = {pod.key: pod for pod in inputs.pods}
     a.pods_by_ip = {}
     for pod in inputs.pods:
         if pod.ip is not None:
-            a.pods_by_ip[_ip_line(pod.ip)] = pod
-    a._build_classes()
+            a.pods_by_ip[ip_line(pod.ip)] = pod
+    a.build_classes()
     t = lap("endpoint classes", t)
-    a._index()
+    a.build_indexes()
     t = lap("label indexes", t)
-    a._attach_policies()
+    a.attach_policies()
     t = lap("attach policies", t)
     compact = a.class_flows_compact()
     t = lap("class pairs (class_flows_compact)", t)

@@ -11,8 +11,9 @@ from cnistack.netpol.pods import POD_CIDR, representative_pods
 from cnistack.netpol.renderer import render_policies
 from cnistack.stack_files import PROJECT_DIR, load_stack
 from reachability.errors import InputError
-from reachability.inputs import ENFORCEMENTS, Enforcement, Inputs
+from reachability.inputs import Inputs
 from reachability.loader import load_documents
+from reachability.profiles import ENFORCEMENTS
 
 
 def stack_documents(stack: StackConfig) -> list[dict[str, Any]]:
@@ -23,13 +24,16 @@ def stack_documents(stack: StackConfig) -> list[dict[str, Any]]:
     return [*pods, *manifests]
 
 
-def load_stack_inputs(name: str, project_dir: Path = PROJECT_DIR) -> tuple[Inputs, Enforcement]:
-    """Representative pods plus rendered policies of stack `name`, and the stack's enforcer."""
+def load_stack_inputs(name: str, project_dir: Path = PROJECT_DIR) -> tuple[Inputs, str]:
+    """Representative pods plus rendered policies of stack `name`, and the analyzer's enforcement
+    profile (reachability/profiles.py) named by the stack's capability profile's enforcer."""
     try:
         stack = load_stack(name, project_dir)
         documents = stack_documents(stack)
     except (ValueError, FileNotFoundError) as exc:
         raise InputError(f"stack {name!r}: {exc}") from exc
+    # The enforcer's family name is a profile name: `cilium` stands for the analyzer's default
+    # Cilium profile (reachability/profiles.py ALIASES), `kube-router` for kube-router's.
     enforcer = stack.capabilities.policy_enforcer
     if enforcer not in ENFORCEMENTS:
         raise InputError(f"stack {name!r}: unknown policy enforcer {enforcer!r}")

@@ -24,7 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from reachability.engine import Analyzer, EndpointClass, Request
+from reachability.classes import EndpointClass
+from reachability.compiler.addresses import address_to_line
+from reachability.engine import Analyzer, Request
 from reachability.hubble import (
     POLICY_DROP_REASONS,
     WORLD_IDENTITIES,
@@ -34,7 +36,6 @@ from reachability.hubble import (
 )
 from reachability.inputs import Pod
 from reachability.output import _md, ports_text
-from reachability.policies import address_to_line
 from reachability.ports import PortSet
 
 FINDINGS = ("gap", "broken", "unknown", "unused")

@@ -14,24 +14,26 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 from reachability import reading
 from reachability.audit import AUDIT_FORMATS, EXIT_BITS, FINDINGS, audit, write_audit
+from reachability.classes import gc_paused
 from reachability.diff import DIFF_FORMATS, diff_flows, write_diff
-from reachability.engine import Analyzer, Request, gc_paused
+from reachability.engine import Analyzer, Request
 from reachability.errors import InputError
 from reachability.grouped import build_grouping, write_grouped
 from reachability.hubble import read_flow_file
-from reachability.inputs import ENFORCEMENTS, Enforcement, Inputs
+from reachability.inputs import Inputs
 from reachability.loader import load_paths
 from reachability.output import LIST_FORMATS, http_text, write_list
 from reachability.ports import MAX_PORT, MIN_PORT, PROTOCOLS
+from reachability.profiles import PROFILE_NAMES
 
 PROG = "python -m reachability"
 
 # A stack name -> its documents and its own enforcement profile (given by the IaC program).
-StackInputs = Callable[[str], tuple[Inputs, Enforcement]]
+StackInputs = Callable[[str], tuple[Inputs, str]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Run:
     prog: str = PROG
     stack_inputs: StackInputs | None = None
 
-    def stack(self, name: str) -> tuple[Inputs, Enforcement]:
+    def stack(self, name: str) -> tuple[Inputs, str]:
         if self.stack_inputs is None:
             raise InputError(
                 f"stack {name!r}: stack sources need the IaC program "
@@ -55,7 +57,7 @@ class Source:
     label: str
     base: str
     inputs: Inputs
-    enforcement: Enforcement
+    enforcement: str  # a profile name (reachability/profiles.py), as given
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -81,7 +83,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         p.add_argument("--kubeconfig", help="kubeconfig for --cluster (default: the client's)")
         p.add_argument(
             "--enforcement",
-            choices=ENFORCEMENTS,
+            choices=PROFILE_NAMES,
             help="enforcement profile (default with --stack: the stack's own; required otherwise)",
         )
 
@@ -122,7 +124,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     p_diff.add_argument("a", metavar="A")
     p_diff.add_argument("b", metavar="B")
-    p_diff.add_argument("--enforcement", choices=ENFORCEMENTS, help="profile for sides without @")
+    p_diff.add_argument("--enforcement", choices=PROFILE_NAMES, help="profile for sides without @")
     p_diff.add_argument(
         "--kubeconfig", help="kubeconfig for cluster: sides (default: the client's)"
     )
@@ -148,7 +150,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     audit_group = p_audit.add_mutually_exclusive_group()
     audit_group.add_argument("--stack", help="the model is what the program renders for a stack")
     audit_group.add_argument("--manifests", nargs="+", metavar="PATH", help="YAML files/dirs")
-    p_audit.add_argument("--enforcement", choices=ENFORCEMENTS, help="enforcement profile")
+    p_audit.add_argument("--enforcement", choices=PROFILE_NAMES, help="enforcement profile")
     p_audit.add_argument(
         "--kubeconfig", help="kubeconfig for a cluster: SOURCE (default: the client's)"
     )
@@ -220,10 +222,10 @@ def _source(
         if enforcement is None:
             raise InputError(f"--enforcement kube-router|cilium is required with {base}")
         inputs = load_cluster_inputs(cluster or None, kubeconfig)
-        return Source(f"{base}@{enforcement}", base, inputs, cast(Enforcement, enforcement))
+        return Source(f"{base}@{enforcement}", base, inputs, enforcement)
     if stack is not None:
         inputs, own = run.stack(stack)
-        chosen = cast(Enforcement, enforcement or own)
+        chosen = enforcement or own
         label = stack if chosen == own else f"{stack}@{chosen}"
         return Source(label, f"stack:{stack}", inputs, chosen)
     paths = list(manifests or [])
@@ -231,7 +233,7 @@ def _source(
         raise InputError("--enforcement kube-router|cilium is required with manifests")
     inputs = load_paths(paths)
     base = ",".join(paths)
-    return Source(f"{base}@{enforcement}", base, inputs, cast(Enforcement, enforcement))
+    return Source(f"{base}@{enforcement}", base, inputs, enforcement)
 
 
 def _analyzer(source: Source) -> Analyzer:
@@ -364,8 +366,10 @@ def _answer(analyzer: Analyzer, probe: dict[str, Any], where: str) -> dict[str, 
 
 
 def _split_side(spec: str) -> tuple[str, str | None]:
-    head, sep, tail = spec.rpartition("@")
-    return (head, tail) if sep and tail in ENFORCEMENTS else (spec, None)
+    for name in PROFILE_NAMES:
+        if spec.endswith(f"@{name}"):
+            return spec[: -len(name) - 1], name
+    return spec, None
 
 
 def _side(run: Run, spec: str, default: str | None, kubeconfig: str | None = None) -> Source:

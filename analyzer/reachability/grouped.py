@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from reachability.engine import Analyzer, EndpointClass, gc_paused, range_names
+from reachability.classes import EndpointClass, gc_paused, range_names
+from reachability.compiler.addresses import V6_OFFSET
+from reachability.engine import Analyzer
 from reachability.output import (
     _json_tail,
     _md,
@@ -27,7 +29,6 @@ from reachability.output import (
     ranges_text,
 )
 from reachability.pictures import write_grouping_dot
-from reachability.policies import V6_OFFSET
 from reachability.ports import ALL, PortSet
 
 

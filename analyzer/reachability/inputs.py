@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Enforcement = Literal["kube-router", "cilium"]
-ENFORCEMENTS: tuple[Enforcement, ...] = ("kube-router", "cilium")
+from reachability.k8s_names import NAMESPACE_NAME_LABEL
 
-NS_NAME_LABEL = "kubernetes.io/metadata.name"
 # Cilium identity labels derived from the pod's namespace and service account.
 CILIUM_NS_KEY = "io.kubernetes.pod.namespace"
 CILIUM_NS_LABEL_PREFIX = "io.cilium.k8s.namespace.labels."
@@ -83,6 +81,6 @@ class Inputs:
         """The namespace, created implicitly (with its automatic name label) when undeclared."""
         ns = self.namespaces.get(name)
         if ns is None:
-            ns = Namespace(name, {NS_NAME_LABEL: name})
+            ns = Namespace(name, {NAMESPACE_NAME_LABEL: name})
             self.namespaces[name] = ns
         return ns

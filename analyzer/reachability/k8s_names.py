@@ -1,6 +1,6 @@
 """Names, label keys and label values checked as the Kubernetes API server checks them.
 
-One module for the policy model (cnistack/netpol/) and the analyzer (analyzer/reachability/): a
+One module for the analyzer and the IaC program's policy model (cnistack/netpol/): a
 bad intent fails at `pulumi preview` and a bad manifest at `connectivity`, both with the API
 server's rule and the same wording, not at `kubectl apply`. `re.fullmatch` throughout: Python's
 `$` also matches before a trailing newline.
@@ -23,6 +23,10 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+# The label the API server puts on every namespace, its name as value (Kubernetes 1.21+,
+# NamespaceDefaultLabelName): the one way a selector picks a namespace by name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253

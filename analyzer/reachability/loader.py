@@ -19,14 +19,18 @@ from typing import Any
 from reachability import reading
 from reachability.errors import InputError
 from reachability.inputs import (
-    NS_NAME_LABEL,
     ContainerPort,
     Inputs,
     Manifest,
     Namespace,
     Pod,
 )
-from reachability.k8s_names import check_labels, check_name, port_name_error
+from reachability.k8s_names import (
+    NAMESPACE_NAME_LABEL,
+    check_labels,
+    check_name,
+    port_name_error,
+)
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 POLICY_KINDS = frozenset({"NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})
@@ -191,7 +195,7 @@ def _add_namespace(inputs: Inputs, doc: dict[str, Any], source: str) -> None:
         raise InputError(problem, source=source, obj=_label(doc))
     labels = dict(_labels(meta.get("labels"), source, doc, "metadata.labels"))
     # The API server sets this label on every namespace (Kubernetes >= 1.21).
-    labels.setdefault(NS_NAME_LABEL, str(name))
+    labels.setdefault(NAMESPACE_NAME_LABEL, str(name))
     inputs.namespaces[str(name)] = Namespace(str(name), labels)
 
 

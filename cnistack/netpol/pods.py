@@ -23,11 +23,11 @@ from typing import Any
 
 from cnistack.flavours import KUBERNETES, ClusterFlavour
 from cnistack.netpol.policy_model import (
-    NAMESPACE_NAME_LABEL,
     HostNetworkRef,
     PolicyModel,
     Workload,
 )
+from reachability.k8s_names import NAMESPACE_NAME_LABEL
 
 # K3s's default cluster CIDR, for callers that know no stack (benchmarks, plain models).
 POD_CIDR = ipaddress.IPv4Network("10.42.0.0/16")

@@ -34,6 +34,7 @@ from pydantic import (
 from cnistack.flavours import FlavourName
 from cnistack.key_hints import allowed_keys, did_you_mean
 from reachability import k8s_names
+from reachability.k8s_names import NAMESPACE_NAME_LABEL
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
 AppProtocol = Literal["http", "grpc"]
@@ -53,7 +54,6 @@ def _check_label_value(value: str) -> str:
 Labels = Mapping[str, Annotated[str, AfterValidator(_check_label_value)]]
 
 DEFAULT_MODEL_RESOURCE = "ai-platform.yaml"
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Keys the renderer owns on Namespace objects; a model may not set them.
 RESERVED_LABEL_PREFIXES = ("cnistack.io/",)
 RESERVED_LABEL_KEYS = (NAMESPACE_NAME_LABEL, "app.kubernetes.io/managed-by")

@@ -30,7 +30,6 @@ from typing import Any
 from cnistack.capabilities import CapabilityProfile
 from cnistack.flavours import KUBERNETES, ClusterDns, ClusterFlavour
 from cnistack.netpol.policy_model import (
-    NAMESPACE_NAME_LABEL,
     Flow,
     FlowPort,
     HostNetworkRef,
@@ -39,6 +38,7 @@ from cnistack.netpol.policy_model import (
     Workload,
     WorkloadRef,
 )
+from reachability.k8s_names import NAMESPACE_NAME_LABEL
 
 Manifest = dict[str, Any]
 

@@ -1,0 +1,37 @@
+"""Policy objects compiled into direction-neutral rules, by source kind: NetworkPolicy
+(networkpolicy.py), CiliumNetworkPolicy/CCNP (cilium.py), addresses (addresses.py).
+
+What each enforcer reads, and how, is one field of its profile (reachability/profiles.py),
+decided at compile time: the engine sees only the rules the profile enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reachability.compiler.cilium import compile_cilium_policy, resolve_egress_named_ports
+from reachability.compiler.model import CompiledPolicy
+from reachability.compiler.networkpolicy import compile_networkpolicy
+from reachability.inputs import Manifest, Pod
+from reachability.profiles import EnforcementProfile
+
+
+def compile_policies(
+    manifests: list[Manifest],
+    profile: EnforcementProfile,
+    notes: list[str] | None = None,
+    pods: Sequence[Pod] = (),
+) -> list[CompiledPolicy]:
+    """Compile every policy (so bad input is always reported); keep those the profile enforces."""
+    out: list[CompiledPolicy] = []
+    for manifest in manifests:
+        if manifest.kind == "NetworkPolicy":
+            compiled = compile_networkpolicy(manifest, profile)
+        else:
+            compiled = compile_cilium_policy(manifest, profile, notes)
+        for policy in compiled:
+            if profile.cilium_policies or not policy.cilium:
+                out.append(policy)
+    if profile.egress_named_ports_cluster_wide:
+        resolve_egress_named_ports(out, pods)
+    return out
