@@ -1,4 +1,5 @@
-"""Observed Hubble flows against what the policies allow (issue 12 item 2).
+"""Observed Hubble flows against what the policies allow: Hubble's flow export is production's
+audit trail (ADR-013 §"Production": Hubble, flow export), so the model is checked against it.
 
 Four findings:
 - `gap`: forwarded, but the policies do not allow it: an enforcement gap (an inert kube-router after
@@ -35,7 +36,7 @@ from reachability.hubble import (
     HubbleFlow,
 )
 from reachability.inputs import Pod
-from reachability.output import _md, ports_text
+from reachability.output import md_escape, ports_text
 from reachability.ports import PortSet
 
 FINDINGS = ("gap", "broken", "unknown", "unused")
@@ -418,7 +419,7 @@ def write_audit(report: AuditReport, fmt: str, fail_on: tuple[str, ...], out: Te
         for title, items in _sections(report):
             out.write(f"\n### {title} ({len(items)})\n\n")
             for item in items:
-                out.write(f"- `{_md(item)}`\n")
+                out.write(f"- `{md_escape(item)}`\n")
         out.write(f"\n{report.open_pairs_unseen} unseen pairs are open (no policy selects either "
                   "side) and not listed.\n")  # fmt: skip
         return

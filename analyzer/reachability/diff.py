@@ -4,44 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, TextIO
 
-from reachability.output import Flow, _md, flow_entries, ports_text
+from reachability.output import flow_entries, md_escape, ports_text
 from reachability.pictures import write_diff_dot
-from reachability.ports import PortSet
+from reachability.results import AllowedFlow, Change
 
 DIFF_FORMATS = ("txt", "md", "json", "dot")
 
 
-@dataclass(frozen=True)
-class Change:
-    src: str
-    dst: str
-    a: PortSet | None  # None: the flow does not exist on that side
-    b: PortSet | None
-
-    @property
-    def status(self) -> str:
-        if self.a is None:
-            return "added"
-        if self.b is None:
-            return "removed"
-        return "changed"
-
-    @property
-    def direction(self) -> str:
-        """widened (B allows more), narrowed (B allows less) or mixed."""
-        if self.a is None:
-            return "widened"
-        if self.b is None:
-            return "narrowed"
-        more = (self.a | self.b) != self.a
-        less = (self.a | self.b) != self.b
-        return "mixed" if more and less else "widened" if more else "narrowed"
-
-
-def diff_flows(a: Iterable[Flow], b: Iterable[Flow]) -> list[Change]:
+def diff_flows(a: Iterable[AllowedFlow], b: Iterable[AllowedFlow]) -> list[Change]:
     left = {(s, d): p for s, d, p in a}
     right = {(s, d): p for s, d, p in b}
     changes = [
@@ -58,7 +30,7 @@ def note(change: Change, a_name: str, b_name: str) -> str:
     notes = []
     if change.a.without_http() != change.b.without_http():
         notes.append(f"ports differ ({change.direction} in {b_name})")
-    a_l7, b_l7 = change.a.is_l7_restricted(), change.b.is_l7_restricted()
+    a_l7, b_l7 = change.a.l7_restricted(), change.b.l7_restricted()
     if a_l7 and not b_l7:
         notes.append(f"L7-restricted in {a_name}, whole-port in {b_name}")
     elif b_l7 and not a_l7:
@@ -104,8 +76,8 @@ def write_diff(changes: list[Change], a_name: str, b_name: str, fmt: str, out: T
                 ch.status,
                 f"`{ch.src}`",
                 f"`{ch.dst}`",
-                _md(a),
-                _md(b),
+                md_escape(a),
+                md_escape(b),
                 note(ch, a_name, b_name),
             ]
             out.write("| " + " | ".join(row) + " |\n")

@@ -13,6 +13,7 @@ from reachability import enumeration
 from reachability.classes import EndpointClass, EndpointClasses
 from reachability.compiler.model import PolicyRef, Rule
 from reachability.ports import ALL, EMPTY, PortSet
+from reachability.results import AllowedFlow
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,6 @@ class Analyzer(EndpointClasses):
         """`class_flows` without the open-to-everything part (enumeration.class_flows_compact)."""
         return enumeration.class_flows_compact(self)
 
-    def flows(self) -> Iterator[tuple[str, str, PortSet]]:
+    def flows(self) -> Iterator[AllowedFlow]:
         """Every allowed (from, to, ports), sorted by source then destination name."""
         return enumeration.flows(self)

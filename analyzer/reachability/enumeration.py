@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 
 from reachability.classes import EndpointClass, EndpointClasses, gc_paused, iter_bits
 from reachability.ports import ALL, EMPTY, PortSet
+from reachability.results import AllowedFlow
 
 
 def _ingress_map(model: EndpointClasses, dst: EndpointClass, deny: bool) -> dict[int, PortSet]:
@@ -118,7 +119,7 @@ def _class_flows_compact(
     return result, open_out, open_in
 
 
-def flows(model: EndpointClasses) -> Iterator[tuple[str, str, PortSet]]:
+def flows(model: EndpointClasses) -> Iterator[AllowedFlow]:
     """Every allowed (from, to, ports), sorted by source then destination name."""
     by_class = class_flows(model)
     names = {cls.index: model.endpoint_names(cls) for cls in model.classes}

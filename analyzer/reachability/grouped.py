@@ -3,7 +3,8 @@
 A class holds the pods no policy can tell apart (same namespace, same values of the label keys some
 selector tests, same service account, same named ports some rule names, same ipBlock memberships),
 so every pod of a class has the same flows: the grouped listing says the same as the per-pod one in
-size classes^2 instead of pods^2 (issue 12 item 4: the per-pod JSON of 50,000 pods was 4.4 GB). A
+size classes^2 instead of pods^2 (the per-pod JSON of 50,000 pods was 4.4 GB,
+docs/benchmarks-scale.md). A
 group is named after its pod when it has one, otherwise `NAMESPACE/{k=v,...}` with the labels that
 matter. Outside the cluster, a group is the set of addresses one pod group reaches (or is reached
 from) with the same ports, named by its first CIDR and how many follow (`cidr:0.0.0.0/5+12`).
@@ -13,63 +14,22 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
 from reachability.classes import EndpointClass, gc_paused, range_names
 from reachability.compiler.addresses import V6_OFFSET
 from reachability.engine import Analyzer
 from reachability.output import (
-    _json_tail,
-    _md,
     flow_entries,
     http_text,
+    json_tail,
+    md_escape,
     ports_text,
     ranges_text,
 )
 from reachability.pictures import write_grouping_dot
 from reachability.ports import ALL, PortSet
-
-
-@dataclass
-class Group:
-    name: str
-    namespace: str | None  # None: addresses outside the cluster
-    labels: dict[str, str]
-    members: list[str]  # pod keys, or `cidr:` ranges
-    # No policy isolates this side: every source may connect / every destination is reachable.
-    open_ingress: bool = False
-    open_egress: bool = False
-    service_account: str | None = None
-
-    @property
-    def external(self) -> bool:
-        return self.namespace is None
-
-    def json(self) -> dict[str, Any]:
-        if self.external:
-            return {"name": self.name, "cidrs": self.members}
-        doc: dict[str, Any] = {
-            "name": self.name,
-            "namespace": self.namespace,
-            "labels": self.labels,
-            "pods": self.members,
-        }
-        if self.service_account not in (None, "default"):
-            doc["serviceAccount"] = self.service_account
-        return doc
-
-
-@dataclass
-class Grouping:
-    enforcement: str
-    groups: list[Group] = field(default_factory=list)
-    flows: list[tuple[int, int, PortSet]] = field(default_factory=list)  # group indices
-
-    def named_flows(self) -> Iterator[tuple[Group, Group, PortSet]]:
-        for src, dst, ports in self.flows:
-            yield self.groups[src], self.groups[dst], ports
+from reachability.results import Group, Grouping
 
 
 def build_grouping(analyzer: Analyzer, per_pod: bool = False) -> Grouping:
@@ -245,7 +205,7 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
         for src_index, dst_index, ports in grouping.flows:
             tail = tails.get(ports)
             if tail is None:
-                tail = tails[ports] = [_json_tail(e) for e in flow_entries("", "", ports)]
+                tail = tails[ports] = [json_tail(e) for e in flow_entries("", "", ports)]
             for piece in tail:
                 out.write(f'{sep}{{"from": {names[src_index]}, "to": {names[dst_index]}, {piece}}}')
                 sep = ",\n  "
@@ -270,12 +230,12 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
         out.write("| group | members |\n|---|---|\n")
         for g in groups:
             if g.members != [g.name]:
-                out.write(f"| `{_md(g.name)}` | {_md(', '.join(g.members))} |\n")
+                out.write(f"| `{md_escape(g.name)}` | {md_escape(', '.join(g.members))} |\n")
         out.write("\n| from | to | allowed |\n|---|---|---|\n")
         texts: dict[PortSet, str] = {}
         for src, dst, ports in grouping.named_flows():
-            text = texts.get(ports) or texts.setdefault(ports, _md(ports_text(ports)))
-            out.write(f"| `{_md(src.name)}` | `{_md(dst.name)}` | {text} |\n")
+            text = texts.get(ports) or texts.setdefault(ports, md_escape(ports_text(ports)))
+            out.write(f"| `{md_escape(src.name)}` | `{md_escape(dst.name)}` | {text} |\n")
     else:
         out.write(
             f"# allowed flows under {enforcement}: {len(groups)} groups of endpoints that behave "

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from reachability.ports import Http, PortSet
+from reachability.results import AllowedFlow
 
-Flow = tuple[str, str, PortSet]
 LIST_FORMATS = ("txt", "md", "csv", "json", "dot")
 
 
@@ -61,7 +61,7 @@ def ports_text(ports: PortSet) -> str:
     return "; ".join(parts)
 
 
-def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -> int:
+def write_list(flows: Iterable[AllowedFlow], enforcement: str, fmt: str, out: TextIO) -> int:
     """Write the per-pod listing (txt, md, csv, json); returns the number of (from, to) pairs."""
     count = 0
     if fmt == "json":
@@ -76,7 +76,7 @@ def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -
             dst_json = names.get(dst) or names.setdefault(dst, json.dumps(dst))
             tail = tails.get(ports)
             if tail is None:
-                tail = tails[ports] = [_json_tail(e) for e in flow_entries("", "", ports)]
+                tail = tails[ports] = [json_tail(e) for e in flow_entries("", "", ports)]
             for piece in tail:
                 out.write(f'{sep}{{"from": {src_json}, "to": {dst_json}, {piece}}}')
                 sep = ",\n  "
@@ -93,7 +93,7 @@ def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -
         out.write("| from | to | allowed |\n|---|---|---|\n")
         for src, dst, ports in flows:
             count += 1
-            out.write(f"| `{src}` | `{dst}` | {_md(ports_text(ports))} |\n")
+            out.write(f"| `{src}` | `{dst}` | {md_escape(ports_text(ports))} |\n")
     else:
         out.write(f"# allowed flows under {enforcement}\n")
         for src, dst, ports in flows:
@@ -102,10 +102,12 @@ def write_list(flows: Iterable[Flow], enforcement: str, fmt: str, out: TextIO) -
     return count
 
 
-def _json_tail(entry: dict[str, Any]) -> str:
+def json_tail(entry: dict[str, Any]) -> str:
+    """A flow entry's JSON members after `from` and `to`, to be joined after them."""
     body = {k: v for k, v in entry.items() if k not in ("from", "to")}
     return json.dumps(body, separators=(", ", ": "))[1:-1]
 
 
-def _md(text: str) -> str:
+def md_escape(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
     return text.replace("|", "\\|")

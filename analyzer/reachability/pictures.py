@@ -1,4 +1,5 @@
-"""Graphviz drawings people can read (issue 12 item 5).
+"""Graphviz drawings people can read: a dot file of every pod pair is unreadable past a few
+namespaces, so pods are grouped and unrestricted flows folded.
 
 - Pods are grouped by namespace (one `cluster_` subgraph each); addresses outside the cluster
   get their own box.
@@ -14,14 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from reachability.output import ports_text
 from reachability.ports import ALL, PortSet
-
-if TYPE_CHECKING:  # diff and grouped import this module to draw
-    from reachability.diff import Change
-    from reachability.grouped import Group, Grouping
+from reachability.results import Change, Group, Grouping
 
 L7_STYLE = 'color="#1f5fbf", fontcolor="#1f5fbf"'
 L4_STYLE = 'color="#222222", fontcolor="#222222"'
@@ -121,7 +119,7 @@ def write_grouping_dot(grouping: Grouping, out: TextIO) -> None:
     for src, dst, ports in grouping.named_flows():
         if _unrestricted(src, dst, ports):
             continue
-        style = L7_STYLE if ports.is_l7_restricted() else L4_STYLE
+        style = L7_STYLE if ports.l7_restricted() else L4_STYLE
         out.write(
             f"  {_q(src.name)} -> {_q(dst.name)} [label={_q(_edge_label(ports))}, {style}];\n"
         )

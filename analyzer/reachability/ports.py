@@ -223,7 +223,9 @@ class PortSet:
             for http in sorted(by_http, key=http_sort_key):
                 yield proto, http, by_http[http]
 
-    def is_l7_restricted(self) -> bool:
+    def l7_restricted(self) -> bool:
+        """L7 HTTP rules narrow some port (the word `Verdict.l7_restricted` uses too); whether an
+        enforcer applies such rules at all is its profile's `l7_policy`."""
         return any(http is not None for _, segs in self.items for _, _, http in segs)
 
     def without_http(self) -> PortSet:

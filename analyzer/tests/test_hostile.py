@@ -1,4 +1,4 @@
-"""Hostile input (issue 13 item 4): each case is ONE clear error, exit 2, under a memory cap.
+"""Hostile input (docs/hostile-input.md): each case is ONE clear error, exit 2, under a memory cap.
 
 Every case runs the real CLI in a subprocess limited to `MEMORY_CAP` of address space
 (RLIMIT_AS) and `CPU_CAP_S` seconds of CPU (RLIMIT_CPU): a process that crashed (SIGSEGV, the
