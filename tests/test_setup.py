@@ -47,6 +47,17 @@ def test_the_program_runtime_venv_has_no_pytest() -> None:
     probe = f"import importlib.util as u; print([m for m in ({modules}) if u.find_spec(m)])"
     found = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "['pulumi', 'pulumi_kubernetes', 'reachability']"
+    # So a live cluster read from there says what to install, not a traceback.
+    live = subprocess.run(
+        [python, "-m", "cnistack", "connectivity", "list", "--cluster", "--enforcement", "cilium"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (live.returncode, live.stdout, live.stderr) == (
+        2,
+        "",
+        "error: reading a live cluster needs the Kubernetes client: "
+        "pip install -e './analyzer[live]' (make install puts it in .venv-dev)\n",
+    )
 
 
 def _bin_with(tmp_path: Path, tools: dict[str, str]) -> Path:

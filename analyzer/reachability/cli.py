@@ -212,11 +212,20 @@ def _source(
     kubeconfig: str | None = None,
 ) -> Source:
     if cluster is not None:
-        # Imported here: the Kubernetes client takes ~0.5-1.4 s to import, files never need it.
-        from reachability.cluster_source import (  # noqa: PLC0415
-            cluster_label,
-            load_cluster_inputs,
-        )
+        # Imported here: the Kubernetes client takes ~0.5-1.4 s to import, files never need it,
+        # and it is an optional extra (`reachability[live]`), absent from the Pulumi runtime.
+        try:
+            from reachability.cluster_source import (  # noqa: PLC0415
+                cluster_label,
+                load_cluster_inputs,
+            )
+        except ModuleNotFoundError as exc:
+            if exc.name != "kubernetes":
+                raise
+            raise InputError(
+                "reading a live cluster needs the Kubernetes client: "
+                "pip install -e './analyzer[live]' (make install puts it in .venv-dev)"
+            ) from exc
 
         base = cluster_label(cluster)
         if enforcement is None:
