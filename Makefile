@@ -30,7 +30,7 @@ TOOLCHAIN_ENV = command -v pulumi >/dev/null || eval "$$(bash scripts/toolchain.
 help:
 	@echo "make homelab     check Docker and k3d, install, then pulumi up -s homelab (local backend)"
 	@echo "make test        lint, type-check and every test, engine previews included"
-	@echo "make test-fast   unit and mocks tests only (no engine)"
+	@echo "make test-fast   unit and mocks tests only (no engine, no fuzz campaign)"
 	@echo "make fuzz        long hypothesis campaign over config, policy model, manifests"
 	@echo "make preview     pulumi preview of both stacks with the policy pack"
 	@echo "make render      write both stacks' manifests under out/"
@@ -104,8 +104,10 @@ typecheck: typecheck-analyzer
 typecheck-analyzer: $(DEV_VENV)/.installed
 	cd analyzer && ../$(DEV_VENV)/bin/mypy
 
+# Under a minute on 2 idle cores: the engine runs and the fixed-seed fuzz campaigns (marked slow)
+# are left to `make test`.
 test-fast: install
-	$(DEV_PY) -m pytest -m "not engine"
+	$(DEV_PY) -m pytest -m "not engine and not slow"
 
 # The fixed-seed slice of tests/test_fuzz.py runs in every `make test`; this is the long, random
 # campaign (FUZZ_EXAMPLES per property), with the count of cases run per property.

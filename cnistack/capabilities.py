@@ -44,15 +44,15 @@ FLANNEL_WITH_KUBE_ROUTER = CapabilityProfile(
 
 
 def cilium_profile(
-    *, encryption: str | None, hubble: bool, l7_proxy: bool = True
+    *, encryption: str | None, hubble: bool, l7_policy: bool = True
 ) -> CapabilityProfile:
-    # With l7Proxy disabled Cilium cannot enforce HTTP rules (values.yaml: "Enable
-    # Layer 7 network policy"), so the profile must not claim it.
+    # `l7_policy` follows the chart's `l7Proxy`: with the proxy disabled Cilium cannot enforce
+    # HTTP rules (values.yaml: "Enable Layer 7 network policy"), so the profile must not claim it.
     return CapabilityProfile(
         cni="cilium",
         policy_enforcer="cilium",
         l3_l4_network_policy=True,
-        l7_policy=l7_proxy,
+        l7_policy=l7_policy,
         encryption=encryption,
         flow_observability=hubble,
         host_entities=True,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnistack.cilium_extra_values import merge_extra_values
-from cnistack.config import CiliumSettings, ExistingCluster, K3dCluster, StackConfig
+from cnistack.config import CiliumSettings, K3dCluster, StackConfig
+from cnistack.flavours import OPENSHIFT
 
 CHART = "cilium"
 NAMESPACE = "kube-system"
@@ -166,7 +167,7 @@ def helm_values(config: StackConfig) -> dict[str, Any]:
         values["k8sServiceHost"] = host
         values["k8sServicePort"] = port
     cluster = config.cluster
-    if isinstance(cluster, ExistingCluster) and cluster.openshift:
+    if config.flavour is OPENSHIFT:
         values.update(_openshift_values(config))
     if isinstance(cluster, K3dCluster):
         # Cilium's cluster-pool IPAM hands out K3s's pod CIDR (ADR-013 diagram: 10.42.x.x).

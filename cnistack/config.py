@@ -8,6 +8,10 @@ cluster with kube-proxy replacement the API server's address (ADR-013,
 The raw input is the project's config as Pulumi hands it over (scalars as strings,
 objects as JSON strings) or as a stack file holds it (native YAML); both go through
 :func:`parse_stack_config`, so the program, the ``render`` CLI and the tests agree.
+
+This module only models: each field checked on its own and the keys checked against each other.
+What needs rendering (Helm values, extraValues against the chart, the policies for this cluster)
+is checked after the model is built, by cnistack/stack_checks.py.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -29,12 +33,10 @@ from pydantic import (
 )
 
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
-from cnistack.cilium_extra_values import extra_value_problems
 from cnistack.flavours import (
     K3S,
     KUBERNETES,
     OPENSHIFT,
-    OPENSHIFT_DEFAULT_CLUSTER_NETWORK,
     ClusterFlavour,
 )
 from cnistack.key_hints import allowed_keys, did_you_mean
@@ -113,6 +115,11 @@ class K3dCluster(_Model):
         # cluster network the API server listens there on 6443.
         return f"k3d-{self.name}-server-0"
 
+    @property
+    def flavour(self) -> ClusterFlavour:
+        # k3d runs K3s: the flavour is the cluster kind's, nothing to declare.
+        return K3S
+
 
 class ClusterNetworkSettings(_Model):
     """OpenShift's `networking.clusterNetwork` entry: the pod network Cilium's IPAM must use."""
@@ -161,6 +168,7 @@ class ExistingCluster(_Model):
 
     @property
     def flavour(self) -> ClusterFlavour:
+        # The one place `openshift` is read: everything else asks StackConfig.flavour.
         return OPENSHIFT if self.openshift else KUBERNETES
 
 
@@ -295,6 +303,8 @@ class CiliumSettings(_Model):
     k8s_service_port: int | None = Field(default=None, ge=1, le=65535)
     encryption: Literal["wireguard", "disabled"] = "wireguard"
     hubble: Hubble = Hubble()
+    # The chart's own `l7Proxy` value, named as the chart names it; the capability it gives the
+    # enforcer is `l7_policy` (cnistack/capabilities.py).
     l7_proxy: bool = True
     prometheus: bool = True
     # ServiceMonitors for agent, operator and Hubble metrics; needs the Prometheus operator
@@ -378,8 +388,8 @@ class StackConfig(_Model):
         if (
             settings
             and settings.kube_proxy_replacement
+            and self.flavour is OPENSHIFT
             and isinstance(self.cluster, ExistingCluster)
-            and self.cluster.openshift
             and self.cluster.deploy_kube_proxy is not False
         ):
             raise _OtherKeyError(
@@ -411,36 +421,6 @@ class StackConfig(_Model):
                 )
         return self
 
-    @model_validator(mode="after")
-    def _extra_values_are_chart_keys_not_decisions(self) -> StackConfig:
-        settings = self.cilium_settings
-        if settings is None or not settings.extra_values:
-            return self
-        # cnistack.cilium builds the values from this module's models, hence the late import.
-        from cnistack.cilium import helm_values  # noqa: PLC0415
-
-        own = helm_values(
-            self.model_copy(update={"cilium": settings.model_copy(update={"extra_values": {}})})
-        )
-        problems = extra_value_problems(settings.extra_values, settings.chart.version, own)
-        if problems:
-            raise _OtherKeyError.many(
-                [(f"cilium.extraValues.{path}".rstrip("."), why) for path, why in problems]
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _network_policy_renders_for_this_cluster(self) -> StackConfig:
-        # A model can be valid on its own and still name what this cluster cannot enforce (a
-        # hostNetwork source on K3s with kube-router): refuse it here, before any resource.
-        from cnistack.netpol.renderer import render_policies  # noqa: PLC0415
-
-        try:
-            render_policies(self.network_policy, self.capabilities, self.flavour)
-        except ValueError as err:
-            raise _OtherKeyError("networkPolicy", str(err)) from None
-        return self
-
     @property
     def cilium_settings(self) -> CiliumSettings | None:
         if self.cni != "cilium":
@@ -460,18 +440,16 @@ class StackConfig(_Model):
 
     @property
     def flavour(self) -> ClusterFlavour:
-        if isinstance(self.cluster, K3dCluster):
-            return K3S
         return self.cluster.flavour
 
     @property
     def cluster_network(self) -> ClusterNetworkSettings | None:
         """The pod network the CNI must hand out on OpenShift; None where the CNI chooses."""
-        if not isinstance(self.cluster, ExistingCluster) or not self.cluster.openshift:
+        default = self.flavour.cluster_network
+        if default is None:
             return None
-        if self.cluster.cluster_network is not None:
+        if isinstance(self.cluster, ExistingCluster) and self.cluster.cluster_network is not None:
             return self.cluster.cluster_network
-        default = OPENSHIFT_DEFAULT_CLUSTER_NETWORK
         return ClusterNetworkSettings(cidr=default.cidr, host_prefix=default.host_prefix)
 
     @property
@@ -491,7 +469,7 @@ class StackConfig(_Model):
         return cilium_profile(
             encryption=None if settings.encryption == "disabled" else settings.encryption,
             hubble=settings.hubble.enabled,
-            l7_proxy=settings.l7_proxy,
+            l7_policy=settings.l7_proxy,
         )
 
 
@@ -500,12 +478,6 @@ class _OtherKeyError(ValueError):
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}::{message}")
-
-    @classmethod
-    def many(cls, problems: list[tuple[str, str]]) -> _OtherKeyError:
-        error = cls(*problems[0])
-        error.args = ("\n".join(f"{key}::{message}" for key, message in problems),)
-        return error
 
 
 def _decode(value: Any) -> Any:
@@ -573,6 +545,13 @@ def parse_stack_config(
         allowed = sorted(field.alias or name for name, field in StackConfig.model_fields.items())
         lines = [line for e in err.errors() for line in _describe(e, allowed)]
         raise ConfigError("invalid stack config:\n  " + "\n  ".join(lines)) from None
+
+
+def config_error(problems: Iterable[tuple[str, str]]) -> ConfigError:
+    """One ConfigError, one line per key (``aisp-cni:<key>: <why>``), as parse_stack_config words
+    them; a line break inside a message must not start a new line."""
+    lines = [f"{PROJECT}:{key}: {why}".replace("\n", "\\n") for key, why in problems]
+    return ConfigError("invalid stack config:\n  " + "\n  ".join(lines))
 
 
 def project_config(all_config: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from cnistack.cilium import cilium_namespace, helm_values
-from cnistack.config import ExistingCluster, StackConfig
+from cnistack.config import StackConfig
+from cnistack.flavours import OPENSHIFT
 
 CILIUM_CONFIG_API_VERSION = "cilium.io/v1alpha1"
 CILIUM_CONFIG_KIND = "CiliumConfig"
@@ -36,10 +37,6 @@ SCC = "privileged"
 SCC_ROLE = "cilium-scc-privileged"
 
 
-def is_openshift(config: StackConfig) -> bool:
-    return isinstance(config.cluster, ExistingCluster) and config.cluster.openshift
-
-
 def cilium_config(config: StackConfig) -> dict[str, Any]:
     """The CiliumConfig the OLM operator renders its chart from: the same Helm values."""
     return {
@@ -52,7 +49,7 @@ def cilium_config(config: StackConfig) -> dict[str, Any]:
 
 def scc_manifests(config: StackConfig) -> list[dict[str, Any]]:
     """ClusterRole allowing `use` of the privileged SCC, bound to the agent's and operator's SAs."""
-    if not is_openshift(config) or config.cilium_settings is None:
+    if config.flavour is not OPENSHIFT or config.cilium_settings is None:
         return []
     namespace = cilium_namespace(config)
     labels = {"app.kubernetes.io/managed-by": "cnistack"}
@@ -90,7 +87,7 @@ def scc_manifests(config: StackConfig) -> list[dict[str, Any]]:
 def preview_warnings(config: StackConfig) -> list[str]:
     """What the program cannot check from its config and says at every preview."""
     settings = config.cilium_settings
-    if not is_openshift(config) or settings is None:
+    if config.flavour is not OPENSHIFT or settings is None:
         return []
     warnings = []
     if settings.kube_proxy_replacement:

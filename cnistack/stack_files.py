@@ -2,7 +2,7 @@
 
 The engine merges Pulumi.yaml's declared defaults with Pulumi.<stack>.yaml and hands
 the program the result; this does the same from the files, so both paths validate
-the very same dictionary with :func:`cnistack.config.parse_stack_config`.
+the very same dictionary with :func:`cnistack.stack_checks.validate_stack_config`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from cnistack.config import PROJECT, StackConfig, parse_stack_config, project_config
+from cnistack.config import PROJECT, StackConfig, project_config
+from cnistack.stack_checks import validate_stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -58,7 +59,7 @@ def stack_file_keys(name: str, project_dir: Path = PROJECT_DIR) -> set[str]:
 
 def load_stack(name: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     """The validated config of a committed stack, e.g. ``load_stack("homelab")``."""
-    return parse_stack_config(
+    return validate_stack_config(
         raw_stack_config(name, project_dir), secret_stack_keys(name, project_dir)
     )
 

@@ -1,7 +1,8 @@
 """Safe targeting: refuse to touch a cluster other than the one the stack declares.
 
 Without this, `pulumi up -s production` from a laptop whose current kube context is the homelab
-would install production's Cilium, protected, into the homelab (issue 10, item 4). The program
+would install production's Cilium, protected, into the homelab: the ambient context is whatever
+the user last switched to, so it names no particular cluster. The program
 therefore requires an explicit kubeconfig or context (cnistack/config.py) and, before any
 resource is registered, resolves the API server that kubeconfig + context really point at and
 compares it with `cluster.server`.

@@ -1,7 +1,8 @@
 """Read the stack config once, through the SDK's public API (`pulumi.Config`).
 
 Part of the Pulumi shell because it imports `pulumi` (cnistack never does); the validation itself
-is cnistack's `parse_stack_config`, shared with `render`, `connectivity` and the tests.
+is cnistack's one step, `validate_stack_config` (the typed model, then what only rendering can
+tell), shared with `render`, `connectivity` and the tests.
 
 Every value comes from `pulumi.Config`. Two things it does not offer:
 - listing keys: the model's keys are known; a misspelt key (`aisp-cni:clsuter`) is found in the
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import pulumi
 
-from cnistack.config import PROJECT, SECRET_KEYS, StackConfig, parse_stack_config
+from cnistack.config import PROJECT, SECRET_KEYS, StackConfig
+from cnistack.stack_checks import validate_stack_config
 from cnistack.stack_files import PROJECT_DIR, stack_file_keys
 
 
@@ -37,4 +39,4 @@ def read_stack_config(stack: str | None = None, project_dir: Path = PROJECT_DIR)
     keys = model_keys | stack_file_keys(stack or pulumi.get_stack(), project_dir)
     raw = {key: value for key in sorted(keys) if (value := config.get(key)) is not None}
     secrets = {key for key in SECRET_KEYS if _stored_as_secret(config.full_key(key))}
-    return parse_stack_config(raw, secrets)
+    return validate_stack_config(raw, secrets)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.local_cluster import LocalCluster
 
 PROGRAM_FILES = ("Pulumi.yaml", "Pulumi.homelab.yaml", "Pulumi.production.yaml", "__main__.py")
 PROGRAM_DIRS = ("cnistack", "components")
@@ -153,3 +154,19 @@ def contains(stored: Any, rendered: Any) -> bool:
             and all(contains(s, r) for s, r in zip(stored, rendered, strict=True))
         )
     return bool(stored == rendered)
+
+
+# The Cilium release's resource name in the engine's steps (components/cni.py names it).
+RELEASE_URN_NAME = "cni-cilium"
+
+
+def point_production_at(engine: Engine, cluster: LocalCluster, chart: str) -> None:
+    host, port = cluster.server.removeprefix("https://").rsplit(":", 1)
+    engine.new_stack("production")
+    engine.config("production", "kubeconfig", cluster.kubeconfig.read_text(), secret=True)
+    # Safe targeting (cnistack/targeting.py): the stack declares the server its context points at.
+    engine.config("production", "cluster.context", "local", path=True)
+    engine.config("production", "cluster.server", cluster.server, path=True)
+    engine.config("production", "cilium.chart.source.path", chart, path=True)
+    engine.config("production", "cilium.k8sServiceHost", host, path=True)
+    engine.config("production", "cilium.k8sServicePort", port, path=True)

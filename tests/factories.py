@@ -1,4 +1,6 @@
-"""Valid raw stack configs (as in a stack file), to change one key at a time."""
+"""Valid raw stack configs (as in a stack file), to change one key at a time, and the exact
+expected values several test modules share (written out, never computed by the code under test).
+Test modules import these from here, never from each other."""
 
 from __future__ import annotations
 
@@ -36,3 +38,86 @@ def homelab_config(**overrides: Any) -> dict[str, Any]:
 
 def production_config(**overrides: Any) -> dict[str, Any]:
     return _merge(_PRODUCTION, overrides)
+
+
+# Cilium's Helm values for the committed production stack (ADR-013's flags plus what they imply).
+HUBBLE_METRICS = [
+    "dns",
+    "drop",
+    "tcp",
+    "flow",
+    "port-distribution",
+    "icmp",
+    "httpV2:exemplars=true;labelsContext=source_namespace,source_workload,"
+    "destination_namespace,destination_workload,traffic_direction",
+]
+
+PRODUCTION_VALUES: dict[str, Any] = {
+    "kubeProxyReplacement": True,
+    "k8sServiceHost": "api.gtt-prod.internal",
+    "k8sServicePort": 6443,
+    "encryption": {"enabled": True, "type": "wireguard"},
+    "hubble": {
+        "enabled": True,
+        "relay": {"enabled": True},
+        "ui": {"enabled": True},
+        "tls": {"auto": {"enabled": True, "method": "cronJob"}},
+        "metrics": {"enabled": HUBBLE_METRICS, "enableOpenMetrics": True},
+        # The audit trail (ADR-013 "Conformité : Audit via Hubble"): Cilium 1.15's static
+        # exporter, every denial and every L7 record, rotated at 50 MB x 10 files.
+        "export": {
+            "fileMaxSizeMb": 50,
+            "fileMaxBackups": 10,
+            "static": {
+                "enabled": True,
+                "filePath": "/var/run/cilium/hubble/events.log",
+                "fieldMask": [
+                    "time",
+                    "node_name",
+                    "source",
+                    "destination",
+                    "IP",
+                    "l4",
+                    "verdict",
+                    "drop_reason_desc",
+                    "Type",
+                    "l7",
+                    "traffic_direction",
+                    "policy_match_type",
+                    "is_reply",
+                    "Summary",
+                ],
+                "allowList": [
+                    '{"verdict":["DROPPED","ERROR","AUDIT"]}',
+                    '{"event_type":[{"type":129}]}',
+                ],
+            },
+        },
+    },
+    "l7Proxy": True,
+    "prometheus": {"enabled": True},
+    "operator": {"prometheus": {"enabled": True}},
+    "policyAuditMode": False,
+    # OpenShift: Multus stays the CNI, OpenShift's clusterNetwork default 10.128.0.0/14 with
+    # hostPrefix 23 (install-config), never the chart's 10.0.0.0/8.
+    "cni": {
+        "binPath": "/var/lib/cni/bin",
+        "confPath": "/var/run/multus/cni/net.d",
+        "exclusive": False,
+    },
+    "securityContext": {"privileged": True},
+    "ipam": {
+        "mode": "cluster-pool",
+        "operator": {
+            "clusterPoolIPv4PodCIDRList": ["10.128.0.0/14"],
+            "clusterPoolIPv4MaskSize": 23,
+        },
+    },
+}
+
+# What `pulumi up -s homelab` runs to create the k3d cluster (the committed homelab stack).
+HOMELAB_CREATE = (
+    "k3d cluster create aisp-homelab --servers 1 --agents 2 --image rancher/k3s:v1.29.1-k3s2 "
+    "--api-port 127.0.0.1:6550 --kubeconfig-update-default=false "
+    "--kubeconfig-switch-context=false --wait"
+)

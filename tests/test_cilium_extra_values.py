@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 
 from cnistack.cilium import helm_values
-from cnistack.config import ConfigError, parse_stack_config
+from cnistack.config import ConfigError
+from cnistack.stack_checks import validate_stack_config
 from tests.conftest import run_program
-from tests.factories import homelab_config, production_config
-from tests.test_cilium_values import HUBBLE_METRICS, PRODUCTION_VALUES
+from tests.factories import HUBBLE_METRICS, PRODUCTION_VALUES, homelab_config, production_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PROD_CILIUM = {"k8sServiceHost": "api.gtt-prod.internal", "k8sServicePort": 6443}
 
 
 def _values(extra: dict[str, Any]) -> dict[str, Any]:
-    return helm_values(parse_stack_config(production_config(cilium={"extraValues": extra})))
+    return helm_values(validate_stack_config(production_config(cilium={"extraValues": extra})))
 
 
 def test_extra_values_are_merged_last_into_the_adr_values() -> None:
@@ -90,7 +90,7 @@ def test_no_extra_values_leave_the_adr_values_unchanged() -> None:
             "cluster.openshift (ADR-013)",
         ),
         (
-            # OpenShift's IPAM follows its clusterNetwork (issue 10): not a free knob there.
+            # OpenShift's IPAM follows its clusterNetwork (docs/openshift.md): not a free knob.
             {"ipam": {"mode": "kubernetes"}},
             "aisp-cni:cilium.extraValues.ipam.mode: decided by the program from "
             "cluster.clusterNetwork (OpenShift) (ADR-013)",
@@ -117,7 +117,7 @@ def test_bad_extra_values_are_refused_with_the_key_path(
     extra: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(production_config(cilium={"extraValues": extra}))
+        validate_stack_config(production_config(cilium={"extraValues": extra}))
     assert message in str(caught.value)
 
 
@@ -127,23 +127,23 @@ POD_CIDRS = {"ipam": {"operator": {"clusterPoolIPv4PodCIDRList": ["10.128.0.0/14
 def test_a_value_is_owned_only_where_the_program_decides_it() -> None:
     # On k3d the pod CIDR list follows cluster.podCidr; on an existing cluster it is free to tune.
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(homelab_config(cni="cilium", cilium={"extraValues": POD_CIDRS}))
+        validate_stack_config(homelab_config(cni="cilium", cilium={"extraValues": POD_CIDRS}))
     assert (
         "aisp-cni:cilium.extraValues.ipam.operator.clusterPoolIPv4PodCIDRList: decided by the "
         "program from cluster.podCidr (k3d) or cluster.clusterNetwork (OpenShift) (ADR-013)"
     ) in str(caught.value)
     plain_pools = production_config(cluster={"openshift": False}, cilium={"extraValues": POD_CIDRS})
-    assert helm_values(parse_stack_config(plain_pools))["ipam"] == POD_CIDRS["ipam"]
+    assert helm_values(validate_stack_config(plain_pools))["ipam"] == POD_CIDRS["ipam"]
     # The CNI paths are OpenShift's; a plain Kubernetes cluster may set its own.
     plain = production_config(
         cluster={"openshift": False}, cilium={"extraValues": {"cni": {"binPath": "/opt/cni/bin"}}}
     )
-    assert helm_values(parse_stack_config(plain))["cni"] == {"binPath": "/opt/cni/bin"}
+    assert helm_values(validate_stack_config(plain))["cni"] == {"binPath": "/opt/cni/bin"}
 
 
 def test_every_bad_extra_value_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(
+        validate_stack_config(
             production_config(cilium={"extraValues": {"l7Proxy": False, "routingMod": "x"}})
         )
     assert str(caught.value).splitlines()[1:] == [
@@ -159,7 +159,7 @@ def test_extra_values_need_the_key_set_of_the_pinned_chart() -> None:
         cilium={"chart": {"version": "1.16.0"}, "extraValues": {"routingMode": "native"}}
     )
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(raw)
+        validate_stack_config(raw)
     assert (
         "aisp-cni:cilium.extraValues: no key set for chart 1.16.0 to check against "
         "(cnistack/data/cilium-1.16.0-values-keys.json)"

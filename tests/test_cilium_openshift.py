@@ -16,8 +16,7 @@ from cnistack.cilium import helm_values, hubble_ui_access
 from cnistack.config import ConfigError, parse_stack_config
 from cnistack.openshift import cilium_config, preview_warnings, scc_manifests
 from tests.conftest import USER_KUBECONFIG, run_program
-from tests.factories import homelab_config, production_config
-from tests.test_cilium_values import PRODUCTION_VALUES
+from tests.factories import PRODUCTION_VALUES, homelab_config, production_config
 
 OLM = production_config(cilium={"installMethod": "olm"})
 

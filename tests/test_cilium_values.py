@@ -2,89 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from cnistack.chart_keys import unknown_value_keys
 from cnistack.cilium import ChartRef, chart_ref, helm_values, hubble_ui_access
 from cnistack.config import CILIUM_CHART_VERSION, parse_stack_config
 from cnistack.stack_files import load_stack
-from tests.factories import homelab_config, production_config
-
-HUBBLE_METRICS = [
-    "dns",
-    "drop",
-    "tcp",
-    "flow",
-    "port-distribution",
-    "icmp",
-    "httpV2:exemplars=true;labelsContext=source_namespace,source_workload,"
-    "destination_namespace,destination_workload,traffic_direction",
-]
-
-PRODUCTION_VALUES: dict[str, Any] = {
-    "kubeProxyReplacement": True,
-    "k8sServiceHost": "api.gtt-prod.internal",
-    "k8sServicePort": 6443,
-    "encryption": {"enabled": True, "type": "wireguard"},
-    "hubble": {
-        "enabled": True,
-        "relay": {"enabled": True},
-        "ui": {"enabled": True},
-        "tls": {"auto": {"enabled": True, "method": "cronJob"}},
-        "metrics": {"enabled": HUBBLE_METRICS, "enableOpenMetrics": True},
-        # The audit trail (issue 10 item 5): Cilium 1.15's static exporter, every denial and
-        # every L7 record, rotated at 50 MB x 10 files.
-        "export": {
-            "fileMaxSizeMb": 50,
-            "fileMaxBackups": 10,
-            "static": {
-                "enabled": True,
-                "filePath": "/var/run/cilium/hubble/events.log",
-                "fieldMask": [
-                    "time",
-                    "node_name",
-                    "source",
-                    "destination",
-                    "IP",
-                    "l4",
-                    "verdict",
-                    "drop_reason_desc",
-                    "Type",
-                    "l7",
-                    "traffic_direction",
-                    "policy_match_type",
-                    "is_reply",
-                    "Summary",
-                ],
-                "allowList": [
-                    '{"verdict":["DROPPED","ERROR","AUDIT"]}',
-                    '{"event_type":[{"type":129}]}',
-                ],
-            },
-        },
-    },
-    "l7Proxy": True,
-    "prometheus": {"enabled": True},
-    "operator": {"prometheus": {"enabled": True}},
-    "policyAuditMode": False,
-    # OpenShift: Multus stays the CNI, OpenShift's clusterNetwork default 10.128.0.0/14 with
-    # hostPrefix 23 (install-config), never the chart's 10.0.0.0/8.
-    "cni": {
-        "binPath": "/var/lib/cni/bin",
-        "confPath": "/var/run/multus/cni/net.d",
-        "exclusive": False,
-    },
-    "securityContext": {"privileged": True},
-    "ipam": {
-        "mode": "cluster-pool",
-        "operator": {
-            "clusterPoolIPv4PodCIDRList": ["10.128.0.0/14"],
-            "clusterPoolIPv4MaskSize": 23,
-        },
-    },
-}
+from tests.factories import PRODUCTION_VALUES, homelab_config, production_config
 
 
 def test_production_values_are_the_adr_flags_plus_what_they_imply() -> None:

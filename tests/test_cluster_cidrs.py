@@ -13,7 +13,7 @@ from cnistack.k3d import create_args
 from cnistack.stack_documents import load_stack_inputs
 from reachability.errors import InputError
 from tests.conftest import run_program
-from tests.test_program import HOMELAB_CREATE
+from tests.factories import HOMELAB_CREATE
 
 
 def test_flannel_cluster_gets_the_stack_cidrs_as_k3s_args() -> None:

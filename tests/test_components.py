@@ -53,8 +53,8 @@ def test_existing_cluster_provider_gets_the_context_and_the_secret_kubeconfig() 
 
 
 def test_network_policy_set_applies_each_manifest_in_its_namespace() -> None:
-    model = parse_stack_config(homelab_config()).network_policy
-    rendered = render_policies(model, FLANNEL_WITH_KUBE_ROUTER)
+    config = parse_stack_config(homelab_config())
+    rendered = render_policies(config.network_policy, FLANNEL_WITH_KUBE_ROUTER, config.flavour)
 
     def body() -> None:
         NetworkPolicySet("platform", NetworkPolicySetArgs(rendered, k8s.Provider("k8s")))

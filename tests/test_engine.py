@@ -21,24 +21,16 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.engine_harness import Engine, contains, steps_by_name
+from tests.engine_harness import (
+    RELEASE_URN_NAME,
+    Engine,
+    contains,
+    point_production_at,
+    steps_by_name,
+)
 from tests.local_cluster import LocalCluster, cilium_dir
 
 pytestmark = pytest.mark.engine
-
-RELEASE_URN_NAME = "cni-cilium"
-
-
-def point_production_at(engine: Engine, cluster: LocalCluster, chart: str) -> None:
-    host, port = cluster.server.removeprefix("https://").rsplit(":", 1)
-    engine.new_stack("production")
-    engine.config("production", "kubeconfig", cluster.kubeconfig.read_text(), secret=True)
-    # Safe targeting (cnistack/targeting.py): the stack declares the server its context points at.
-    engine.config("production", "cluster.context", "local", path=True)
-    engine.config("production", "cluster.server", cluster.server, path=True)
-    engine.config("production", "cilium.chart.source.path", chart, path=True)
-    engine.config("production", "cilium.k8sServiceHost", host, path=True)
-    engine.config("production", "cilium.k8sServicePort", port, path=True)
 
 
 def render_committed_production(tmp_path: Path) -> Path:
@@ -178,7 +170,7 @@ def test_destroy_is_refused_by_protect_with_what_to_do(production_up: tuple[Engi
     assert RELEASE_URN_NAME in names
 
 
-# --- secrets (issue 13, item 5) ----------------------------------------------------------------
+# --- secrets: the kubeconfig never in plain text in the state or a log ----------------------------
 
 
 def kubeconfig_needles(kubeconfig: str) -> dict[str, str]:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_harness import Engine, steps_by_name
+from tests.engine_harness import RELEASE_URN_NAME, Engine, point_production_at, steps_by_name
 from tests.local_cluster import LocalCluster, cilium_dir
-from tests.test_engine import RELEASE_URN_NAME, point_production_at
 
 pytestmark = pytest.mark.engine
 

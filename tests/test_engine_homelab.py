@@ -91,8 +91,8 @@ def test_up_then_switch_to_cilium_replaces_the_cluster(
     up = engine.up("homelab", "--logtostderr", "-v=9")
     assert up.returncode == 0, up.output[-5000:]
     assert k3d_calls(log) == [CREATE_FLANNEL, KUBECONFIG_GET]
-    # Secrets (issue 13, item 5): the kubeconfig k3d printed is in no log and not in the state
-    # in plain text.
+    # Secrets: the kubeconfig k3d printed is in no log and not in the state in plain text
+    # (a kubeconfig's token is the cluster's admin credential).
     token = yaml.safe_load(cluster.kubeconfig.read_text())["users"][0]["user"]["token"]
     export = engine.pulumi("stack", "export", "-s", "homelab", check=True).stdout
     assert token not in up.output
@@ -167,6 +167,6 @@ def test_a_failed_up_shows_its_cause_once(homelab: tuple[Engine, LocalCluster, P
     # The engine shows it live and once more under Diagnostics, and nothing else around it.
     diagnostics = up.output.split("Diagnostics:", 1)[1]
     assert diagnostics.count(cause) == 1, up.output
-    # Not buried in the program's own shutdown noise (issue 9; docs/real-engine.md).
+    # Not buried in the program's own shutdown noise (docs/real-engine.md).
     assert "Traceback" not in up.output, up.output
     assert "KeyboardInterrupt" not in up.output, up.output

@@ -13,12 +13,18 @@ profile fails here even when renderer, analyzer and pack all agree with it:
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cnistack.flavours import FLAVOURS, K3S, KUBERNETES, OPENSHIFT, ClusterFlavour, ClusterNetwork
+from cnistack.netpol.pods import representative_pods
+from cnistack.netpol.renderer import render_policies
 from cnistack.stack_files import load_stack
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "policies" / "config"
@@ -76,3 +82,26 @@ def test_pack_config_agrees_with_the_stacks_flavour_profile(stack: str) -> None:
 def test_cluster_network_refuses_a_host_prefix_wider_than_the_network() -> None:
     with pytest.raises(ValueError, match=r"hostPrefix /13 must be between the network's /14"):
         ClusterNetwork(cidr="10.128.0.0/14", host_prefix=13)
+
+
+@pytest.mark.parametrize("renderer", [render_policies, representative_pods])
+def test_renderers_take_the_flavour_explicitly(renderer: Callable[..., Any]) -> None:
+    # A default flavour would render a stack for a cluster it is not.
+    parameter = inspect.signature(renderer).parameters["flavour"]
+    assert parameter.default is inspect.Parameter.empty
+
+
+def test_the_openshift_flag_is_read_in_one_place() -> None:
+    """`cluster.openshift` is turned into a flavour once (ExistingCluster.flavour); every other
+    flavour question asks `config.flavour`."""
+    repo = Path(__file__).resolve().parent.parent
+    readers = set()
+    for path in sorted([*repo.glob("cnistack/**/*.py"), *repo.glob("components/*.py")]):
+        tree = ast.parse(path.read_text())
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Attribute) and node.attr == "openshift":
+                    readers.add((str(path.relative_to(repo)), function.name))
+    assert readers == {("cnistack/config.py", "flavour")}

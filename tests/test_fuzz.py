@@ -1,11 +1,11 @@
-"""Property-based fuzzing of every input edge (issue 13, item 3), with hypothesis.
+"""Property-based fuzzing of every input edge, with hypothesis.
 
 Each property starts from a VALID input (a committed-style stack config, the platform's policy
 model, the manifests the renderer writes for production), applies random structural mutations
 (replace a value by junk of any JSON type, delete a key, add an unknown key, empty or wrap a
 container, duplicate a list item) and feeds the result through the real entry point:
 
-- `parse_stack_config` -> a `StackConfig` (then rendered: Helm values, policies) or ONE
+- `validate_stack_config` -> a `StackConfig` (then rendered: Helm values, policies) or ONE
   `ConfigError` whose lines each name an `aisp-cni:<key>`;
 - `parse_policy_model` -> a `PolicyModel` (then rendered for both CNI profiles) or one pydantic
   `ValidationError` whose entries each carry a location or a message;
@@ -44,6 +44,7 @@ from cnistack.config import PROJECT, ConfigError, parse_stack_config
 from cnistack.flavours import K3S, KUBERNETES, OPENSHIFT
 from cnistack.netpol.policy_model import default_policy_model, parse_policy_model
 from cnistack.netpol.renderer import render_policies
+from cnistack.stack_checks import validate_stack_config
 from tests.factories import homelab_config, production_config
 
 # Hypothesis keeps caches (constants, unicode tables) in its home directory: outside the repo.
@@ -69,6 +70,9 @@ settings.register_profile(
     **_COMMON,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# The campaigns below take tens of seconds of CPU even in the fixed-seed slice: `make test` runs
+# them, `make test-fast` (-m "not slow") leaves them to it.
+SLOW = pytest.mark.slow
 
 # --- junk values and structural mutations ----------------------------------------------------
 
@@ -178,23 +182,25 @@ def _clean_config_error(error: ConfigError) -> None:
         assert line.startswith(f"  {PROJECT}:"), f"line names no key: {line!r}"
 
 
+@SLOW
 @given(data=st.data())
 def test_fuzzed_stack_config_is_valid_or_one_clean_error(data: st.DataObject) -> None:
     raw = mutated(data, data.draw(st.sampled_from(_stack_config_examples()), label="base"))
     if not isinstance(raw, dict):
         raw = {"cni": raw}
     try:
-        config = parse_stack_config(raw)
+        config = validate_stack_config(raw)
     except ConfigError as error:
         _clean_config_error(error)
         return
     # A valid config renders without an error.
-    render_policies(config.network_policy, config.capabilities)
+    render_policies(config.network_policy, config.capabilities, config.flavour)
     if config.cni == "cilium":
         values = helm_values(config)
         assert values["kubeProxyReplacement"] in (True, False)
 
 
+@SLOW
 @given(data=st.data())
 def test_fuzzed_stack_config_keys_and_engine_strings(data: st.DataObject) -> None:
     """The engine hands structured values as JSON text; keys may be anything a user types."""
@@ -205,7 +211,7 @@ def test_fuzzed_stack_config_keys_and_engine_strings(data: st.DataObject) -> Non
     extra = data.draw(st.dictionaries(st.text(max_size=20) | _SPECIAL_TEXT, JUNK, max_size=3))
     raw.update(extra)
     try:
-        parse_stack_config(raw, secret_keys=data.draw(st.sampled_from([None, set(), {"x"}])))
+        validate_stack_config(raw, secret_keys=data.draw(st.sampled_from([None, set(), {"x"}])))
     except ConfigError as error:
         _clean_config_error(error)
 
@@ -224,6 +230,7 @@ def _profiles() -> list[Any]:
     ]
 
 
+@SLOW
 @given(data=st.data())
 def test_fuzzed_policy_model_is_valid_or_one_clean_error(data: st.DataObject) -> None:
     raw = mutated(data, _policy_model_data())
@@ -251,7 +258,7 @@ def test_fuzzed_policy_model_is_valid_or_one_clean_error(data: st.DataObject) ->
 
 def _production_manifests() -> list[dict[str, Any]]:
     config = parse_stack_config(production_config())
-    rendered = render_policies(config.network_policy, config.capabilities)
+    rendered = render_policies(config.network_policy, config.capabilities, config.flavour)
     return [copy.deepcopy(dict(m)) for m in rendered.manifests]
 
 
@@ -277,6 +284,7 @@ def manifests_dir() -> Any:
         yield Path(directory)
 
 
+@SLOW
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), enforcement=st.sampled_from(["cilium", "kube-router"]))
 def test_fuzzed_manifests_exit_0_or_one_clean_error(
@@ -340,6 +348,7 @@ def _pack_stack() -> list[dict[str, Any]]:
             for r in production_stack(openshift=True)]  # fmt: skip
 
 
+@SLOW
 @given(data=st.data(), preview=st.booleans())
 def test_fuzzed_resources_never_crash_the_policy_pack(data: st.DataObject, preview: bool) -> None:
     """Every policy reports or passes on any properties; none raises (the analyzer would die)."""

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from cnistack.cli.connectivity_command import main as connectivity_main
-from cnistack.config import ConfigError, parse_stack_config
+from cnistack.config import ConfigError
+from cnistack.stack_checks import validate_stack_config
 from tests.factories import homelab_config, production_config
 
 NAMESPACE_AND_POD = """\
@@ -40,7 +41,7 @@ metadata: {name: db, namespace: storage, labels: {app: db}}
 )
 def test_stack_config_findings(cilium: dict[str, Any], line: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        parse_stack_config(production_config(cilium=cilium))
+        validate_stack_config(production_config(cilium=cilium))
     lines = str(raised.value).split("\n")
     assert len(lines) == 2
     assert lines[1].startswith(f"  {line}")
@@ -104,7 +105,7 @@ def test_a_model_the_cluster_cannot_enforce_is_a_config_error() -> None:
         },
     }
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(homelab_config(networkPolicy=overlay))
+        validate_stack_config(homelab_config(networkPolicy=overlay))
     assert str(caught.value) == (
         "invalid stack config:\n"
         "  aisp-cni:networkPolicy: flow 'router-to-open-webui': a hostNetwork source needs "

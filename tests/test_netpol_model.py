@@ -75,7 +75,7 @@ def test_valid_model_parses_with_typed_references() -> None:
     assert model.flows[1].destination == WorkloadRef(namespace="app", workload="api")
     assert model.flows[1].l7_rules == ("GET /v1/items",)
     assert model.flows[1].l7_kind == "http"
-    assert not model.flows[0].is_l7
+    assert not model.flows[0].needs_l7_policy
     assert model.workloads[0].ports[0].protocol == "TCP"
 
 
@@ -149,7 +149,10 @@ def test_default_model_contains_the_adr_examples() -> None:
         ["TCP/8001"],
     )
     assert [r.path for r in grpc.grpc] == ["/inference.InferenceService/Generate"]
-    assert [f.name for f in model.flows if f.is_l7] == ["frontend-reads-api", "webui-generates"]
+    assert [f.name for f in model.flows if f.needs_l7_policy] == [
+        "frontend-reads-api",
+        "webui-generates",
+    ]
 
 
 def test_parse_accepts_any_mapping_and_errors_are_value_errors() -> None:

@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
-from cnistack.flavours import K3S, OPENSHIFT
+from cnistack.flavours import K3S, KUBERNETES, OPENSHIFT
 from cnistack.netpol import (
     FidelityGap,
     RenderedPolicies,
@@ -38,7 +38,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "cnistack"}
 
 
 def render(profile: CapabilityProfile) -> RenderedPolicies:
-    return render_policies(default_policy_model(), profile)
+    return render_policies(default_policy_model(), profile, KUBERNETES)
 
 
 def find(rendered: RenderedPolicies, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
@@ -321,7 +321,7 @@ def test_every_managed_namespace_is_isolated_and_resolves_dns(profile: Capabilit
             "metadata": {"name": "default-deny", "namespace": ns, "labels": MANAGED_BY},
             "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
         }
-        assert find(rendered, "NetworkPolicy", ns, "allow-kube-dns")["spec"] == {
+        assert find(rendered, "NetworkPolicy", ns, "allow-dns")["spec"] == {
             "podSelector": {},
             "policyTypes": ["Egress"],
             "egress": [
@@ -423,7 +423,7 @@ def small_model(http: list[dict[str, str]] | None = None) -> dict[str, Any]:
 
 
 def test_same_namespace_whole_namespace_source_uses_empty_pod_selector() -> None:
-    rendered = render_policies(parse_policy_model(small_model()), HOMELAB)
+    rendered = render_policies(parse_policy_model(small_model()), HOMELAB, KUBERNETES)
     ingress = find(rendered, "NetworkPolicy", "app", "all-to-db-ingress")
     assert ingress["spec"]["ingress"][0]["from"] == [{"podSelector": {}}]
     egress = find(rendered, "NetworkPolicy", "app", "all-to-db-egress")
@@ -431,7 +431,7 @@ def test_same_namespace_whole_namespace_source_uses_empty_pod_selector() -> None
 
 
 def test_flow_into_an_unmanaged_namespace_renders_only_its_egress_side() -> None:
-    rendered = render_policies(parse_policy_model(small_model()), CILIUM)
+    rendered = render_policies(parse_policy_model(small_model()), CILIUM, KUBERNETES)
     flow_manifests = [
         n for ns, n in names(rendered, "NetworkPolicy") if n.startswith("db-to-metrics")
     ]
@@ -447,7 +447,12 @@ def test_flow_into_an_unmanaged_namespace_renders_only_its_egress_side() -> None
 
 def test_namespace_wide_l7_source_and_literal_paths_on_cilium() -> None:
     model = parse_policy_model(small_model(http=[{"method": "GET", "path": "/v1/things.json"}]))
-    cnp = find(render_policies(model, CILIUM), "CiliumNetworkPolicy", "app", "all-to-db-ingress")
+    cnp = find(
+        render_policies(model, CILIUM, KUBERNETES),
+        "CiliumNetworkPolicy",
+        "app",
+        "all-to-db-ingress",
+    )
     assert cnp["spec"]["ingress"][0]["fromEndpoints"] == [
         {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "app"}}
     ]
@@ -508,7 +513,7 @@ def test_every_cilium_policy_matches_the_crd_schema() -> None:
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_kubernetes_manifest_matches_the_api_schema(version: str) -> None:
     manifests = [m for m in all_rendered() if m["kind"] != "CiliumNetworkPolicy"]
-    manifests += representative_pods(default_policy_model())
+    manifests += representative_pods(default_policy_model(), KUBERNETES)
     assert {m["kind"] for m in manifests} == {"Namespace", "NetworkPolicy", "Pod"}
     for manifest in manifests:
         kubernetes_validate.validate(manifest, version, strict=True)

@@ -15,9 +15,8 @@ import yaml
 from cnistack.config import parse_stack_config
 from cnistack.openshift import cilium_config, scc_manifests
 from cnistack.targeting import TargetError, check_target
-from tests.factories import production_config
+from tests.factories import PRODUCTION_VALUES, production_config
 from tests.local_cluster import LocalCluster, local_cluster  # noqa: F401 (pytest fixture)
-from tests.test_cilium_values import PRODUCTION_VALUES
 
 pytestmark = pytest.mark.engine
 

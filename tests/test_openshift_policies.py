@@ -34,7 +34,7 @@ def find(manifests: tuple[dict[str, Any], ...], kind: str, ns: str, name: str) -
 def test_openshift_dns_allow_targets_openshift_dns_on_5353() -> None:
     rendered = render_policies(default_policy_model(), CILIUM, OPENSHIFT)
     for ns in ("ai-apps", "ai-inference", "storage"):
-        assert find(rendered.manifests, "NetworkPolicy", ns, "allow-kube-dns")["spec"] == {
+        assert find(rendered.manifests, "NetworkPolicy", ns, "allow-dns")["spec"] == {
             "podSelector": {},
             "policyTypes": ["Egress"],
             "egress": [

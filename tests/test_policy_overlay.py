@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from cnistack.config import ConfigError, parse_stack_config
+from cnistack.config import ConfigError
 from cnistack.netpol.policy_model import default_policy_model
 from cnistack.netpol.renderer import render_policies
+from cnistack.stack_checks import validate_stack_config
 from tests.conftest import ROOT
 from tests.factories import homelab_config, production_config
 
@@ -28,13 +29,13 @@ WEBUI_LISTS_MODELS = {
 
 
 def _flows(network_policy: dict[str, Any]) -> list[str]:
-    config = parse_stack_config(production_config(networkPolicy=network_policy))
+    config = validate_stack_config(production_config(networkPolicy=network_policy))
     return [flow.name for flow in config.network_policy.flows]
 
 
 def _cnps(network_policy: dict[str, Any]) -> set[tuple[str, str]]:
-    config = parse_stack_config(production_config(networkPolicy=network_policy))
-    rendered = render_policies(config.network_policy, config.capabilities)
+    config = validate_stack_config(production_config(networkPolicy=network_policy))
+    rendered = render_policies(config.network_policy, config.capabilities, config.flavour)
     return {
         (m["metadata"]["namespace"], m["metadata"]["name"])
         for m in rendered.manifests
@@ -49,9 +50,13 @@ def test_the_default_model_is_the_one_the_overlays_start_from() -> None:
 def test_an_added_flow_extends_the_default_model() -> None:
     overlay = {"extends": "default", "add": {"flows": [WEBUI_LISTS_MODELS]}}
     assert _flows(overlay) == [*DEFAULT_FLOWS, "webui-lists-models"]
+    # Rendered for production's flavour (OpenShift): its router flows, from host-network
+    # sources, are CiliumNetworkPolicies with the host/remote-node entities.
     assert _cnps(overlay) == {
         ("ai-apps", "frontend-reads-api-ingress"),
+        ("ai-apps", "router-to-frontend-ingress"),
         ("ai-apps", "webui-lists-models-ingress"),
+        ("ai-inference", "router-to-open-webui-ingress"),
         ("ai-inference", "webui-generates-ingress"),
     }
 
@@ -59,7 +64,11 @@ def test_an_added_flow_extends_the_default_model() -> None:
 def test_a_dropped_flow_is_gone_and_nothing_else() -> None:
     overlay = {"extends": "default", "drop": {"flows": ["frontend-reads-api"]}}
     assert _flows(overlay) == [f for f in DEFAULT_FLOWS if f != "frontend-reads-api"]
-    assert _cnps(overlay) == {("ai-inference", "webui-generates-ingress")}
+    assert _cnps(overlay) == {
+        ("ai-apps", "router-to-frontend-ingress"),
+        ("ai-inference", "router-to-open-webui-ingress"),
+        ("ai-inference", "webui-generates-ingress"),
+    }
 
 
 def test_drop_and_add_redefine_a_flow() -> None:
@@ -69,7 +78,7 @@ def test_drop_and_add_redefine_a_flow() -> None:
         "drop": {"flows": ["frontend-reads-api"]},
         "add": {"flows": [narrower]},
     }
-    config = parse_stack_config(production_config(networkPolicy=overlay))
+    config = validate_stack_config(production_config(networkPolicy=overlay))
     (flow,) = [f for f in config.network_policy.flows if f.name == "frontend-reads-api"]
     assert flow.l7_rules == ("GET /api/v1/models",)
 
@@ -88,7 +97,7 @@ def test_added_namespace_and_workloads_can_be_flow_endpoints() -> None:
             ],
         },
     }  # fmt: skip
-    config = parse_stack_config(homelab_config(networkPolicy=overlay))
+    config = validate_stack_config(homelab_config(networkPolicy=overlay))
     assert [ns.name for ns in config.network_policy.namespaces][-1] == "monitoring"
     assert len(config.network_policy.workloads) == len(default_policy_model().workloads) + 1
     assert [f.name for f in config.network_policy.flows][-1] == "prometheus-scrapes-vllm"
@@ -136,7 +145,7 @@ def test_added_namespace_and_workloads_can_be_flow_endpoints() -> None:
 )
 def test_a_bad_overlay_is_refused_naming_the_key(overlay: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(homelab_config(networkPolicy=overlay))
+        validate_stack_config(homelab_config(networkPolicy=overlay))
     assert message in str(caught.value)
 
 
@@ -147,7 +156,7 @@ def test_the_readme_example_adds_one_flow_to_production() -> None:
     stack = yaml.safe_load((ROOT / "Pulumi.production.yaml").read_text())["config"]
     stack.update(yaml.safe_load(block.group(1)))
     raw = {key.removeprefix("aisp-cni:"): value for key, value in stack.items()}
-    config = parse_stack_config(raw)
+    config = validate_stack_config(raw)
     assert [flow.name for flow in config.network_policy.flows] == [
         *DEFAULT_FLOWS,
         "webui-lists-models",

@@ -1,4 +1,4 @@
-"""Bypass attempts on the production stack, each caught with its exact message (issue 13, item 2).
+"""Bypass attempts on the production stack, each caught with its exact message.
 
 Every attempt adds or changes one object of the compliant production stack and runs the whole
 pack under the committed production pack config. docs/guard.md lists them with the known limits.

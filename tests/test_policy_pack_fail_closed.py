@@ -1,4 +1,4 @@
-"""The pack fails closed in production: what it cannot see is a violation (issue 13, item 1).
+"""The pack fails closed in production: what it cannot see is a violation (visibility.py).
 
 Each test runs the whole pack over the compliant production stack with one change, under the
 committed production pack config, and asserts the exact diagnostics. "Preview" and "update" are the

@@ -73,7 +73,8 @@ def test_a_ciliumconfig_counts_as_running_cilium() -> None:
 
 
 def test_openshift_dns_expectation_refuses_the_kube_dns_rule() -> None:
-    # The bug of issue 10: kube-dns on 53 cuts DNS on OpenShift; the production config says so.
+    # kube-dns on 53 cuts DNS on OpenShift (its DNS pods listen on 5353 in openshift-dns,
+    # docs/openshift.md); the production config says so.
     stack = [
         allow_dns("ai-apps") if r.name == "ai-apps-allow-dns" else r
         for r in production_stack(openshift=True)

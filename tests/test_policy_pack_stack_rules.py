@@ -102,8 +102,8 @@ def _deny_message(direction: str) -> str:
 
 DNS_MESSAGE = (
     "Add a NetworkPolicy to namespace `ai-apps` with `podSelector: {}` allowing egress on UDP "
-    "port 53 to the DNS pods (k8s-app: kube-dns in kube-system): default-deny egress otherwise "
-    "breaks DNS."
+    "port 53 and TCP port 53 to the DNS pods (k8s-app: kube-dns in kube-system): default-deny "
+    "egress otherwise breaks DNS."
 )
 
 
@@ -126,6 +126,8 @@ def test_default_deny_changed_by_one_field(path: str, value: Any, missing: list[
     ("path", "value"),
     [
         ("spec.egress.0.ports", [{"port": 53, "protocol": "TCP"}]),
+        # Kubernetes' and K3s's CoreDNS answers on TCP too (the pack's default, the flavours').
+        ("spec.egress.0.ports", [{"port": 53, "protocol": "UDP"}]),
         ("spec.egress.0.ports", [{"port": 53}]),
         ("spec.egress.0.to.0.podSelector", {"matchLabels": {"app": "coredns-lookalike"}}),
         ("spec.egress.0.to.0.namespaceSelector", {"matchLabels": {"team": "x"}}),
@@ -147,9 +149,21 @@ def test_dns_allow_changed_by_one_field(path: str, value: Any) -> None:
     [
         ("spec.egress.0.to", []),
         ("spec.egress.0.ports", []),
-        ("spec.egress.0.ports", [{"port": "53", "protocol": "UDP"}]),
-        ("spec.egress.0.ports", [{"port": "dns", "protocol": "UDP"}]),
-        ("spec.egress.0.ports", [{"port": 1, "endPort": 1024, "protocol": "UDP"}]),
+        (
+            "spec.egress.0.ports",
+            [{"port": "53", "protocol": "UDP"}, {"port": "53", "protocol": "TCP"}],
+        ),
+        (
+            "spec.egress.0.ports",
+            [{"port": "dns", "protocol": "UDP"}, {"port": "dns-tcp", "protocol": "TCP"}],
+        ),
+        (
+            "spec.egress.0.ports",
+            [
+                {"port": 1, "endPort": 1024, "protocol": "UDP"},
+                {"port": 1, "endPort": 1024, "protocol": "TCP"},
+            ],
+        ),
         ("spec.egress.0.to.0.namespaceSelector", {}),
         ("spec.egress.0.to", [{"ipBlock": {"cidr": "0.0.0.0/0"}}]),
     ],

@@ -16,7 +16,7 @@ from tests.conftest import (
     run_under_mocks,
     secret,
 )
-from tests.test_cilium_values import PRODUCTION_VALUES
+from tests.factories import HOMELAB_CREATE, PRODUCTION_VALUES
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 # A kubeconfig whose context gtt-prod points at the server Pulumi.production.yaml declares.
@@ -26,12 +26,6 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 CNP = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 PROVIDER = "pulumi:providers:kubernetes"
-
-HOMELAB_CREATE = (
-    "k3d cluster create aisp-homelab --servers 1 --agents 2 --image rancher/k3s:v1.29.1-k3s2 "
-    "--api-port 127.0.0.1:6550 --kubeconfig-update-default=false "
-    "--kubeconfig-switch-context=false --wait"
-)
 
 
 def test_homelab_creates_k3d_with_flannel_defaults_and_replaces_on_change() -> None:
@@ -185,6 +179,32 @@ def test_homelab_on_cilium_installs_an_unprotected_release_with_k3d_values() -> 
         (
             {"cluster": {"kind": "k3d", "agent": 2}},
             "aisp-cni:cluster.agent: unknown key; did you mean 'agents'?",
+        ),
+        # The checks that need rendering (cnistack/stack_checks.py) also stop it before any
+        # resource: a chart key 1.15.0 does not have, a policy K3s + kube-router cannot enforce.
+        (
+            {"cni": "cilium", "cilium": {"extraValues": {"routingMod": "x"}}},
+            "aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.15.0; "
+            "did you mean 'routingMode'?",
+        ),
+        (
+            {
+                "networkPolicy": {
+                    "extends": "default",
+                    "drop": {"flows": ["router-to-open-webui"]},
+                    "add": {
+                        "flows": [
+                            {
+                                "name": "router-to-open-webui",
+                                "from": {"hostNetwork": "openshift-ingress"},
+                                "to": "ai-inference/open-webui",
+                                "ports": [{"port": 8080, "protocol": "TCP"}],
+                            }
+                        ]
+                    },
+                }
+            },
+            "aisp-cni:networkPolicy: flow 'router-to-open-webui': a hostNetwork source needs",
         ),
     ],
 )

@@ -13,8 +13,7 @@ from cnistack.cli import main
 from cnistack.cli.render_command import render_files, render_stack
 from cnistack.stack_files import load_stack
 from tests.conftest import ROOT
-from tests.test_cilium_values import PRODUCTION_VALUES
-from tests.test_program import HOMELAB_CREATE
+from tests.factories import HOMELAB_CREATE, PRODUCTION_VALUES
 
 
 @pytest.mark.parametrize("stack", ["homelab", "production"])

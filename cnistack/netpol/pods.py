@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from cnistack.flavours import KUBERNETES, ClusterFlavour
+from cnistack.flavours import ClusterFlavour
 from cnistack.netpol.policy_model import (
     HostNetworkRef,
     PolicyModel,
@@ -107,7 +107,7 @@ def _absent_workloads(model: PolicyModel, flavour: ClusterFlavour) -> set[str]:
 
 def representative_pods(
     model: PolicyModel,
-    flavour: ClusterFlavour = KUBERNETES,
+    flavour: ClusterFlavour,
     pod_cidr: ipaddress.IPv4Network | str = POD_CIDR,
 ) -> list[dict[str, Any]]:
     """Namespaces the renderer does not emit (DNS, unmanaged ones) and one Pod each."""

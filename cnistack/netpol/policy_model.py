@@ -418,7 +418,7 @@ class Flow(_Frozen):
             seen.add(port)
         if self.http and self.grpc:
             raise ValueError("give either http or grpc rules, not both")
-        if self.is_l7:
+        if self.needs_l7_policy:
             for port in self.ports:
                 if port.protocol != "TCP":
                     raise ValueError(
@@ -428,7 +428,8 @@ class Flow(_Frozen):
         return self
 
     @property
-    def is_l7(self) -> bool:
+    def needs_l7_policy(self) -> bool:
+        """The flow carries HTTP or gRPC rules: only an enforcer with `l7_policy` applies them."""
         return bool(self.http or self.grpc)
 
     @property
@@ -562,8 +563,8 @@ class PolicyModel(_Frozen):
         # Allow rules are additive: a whole-port L4 grant to the same peer would silently defeat
         # the L7 rules of another flow on that port.
         problems = []
-        for l7 in (f for f in self.flows if f.is_l7):
-            for l4 in (f for f in self.flows if not f.is_l7):
+        for l7 in (f for f in self.flows if f.needs_l7_policy):
+            for l4 in (f for f in self.flows if not f.needs_l7_policy):
                 shared = set(l7.ports) & set(l4.ports)
                 if l4.destination == l7.destination and shared and _covers(l4.source, l7.source):
                     port = min(shared, key=lambda p: (p.protocol, p.port))

@@ -16,7 +16,7 @@ Decisions follow the profile, never the CNI's name:
   which rules were lost (ADR-013, "Conséquences": no L7 NetworkPolicy in the home lab).
 
 Manifest names (per namespace, stable across renders):
-- `default-deny` and `allow-kube-dns` in every managed namespace;
+- `default-deny` and `allow-dns` in every managed namespace;
 - `<flow>-egress` (source namespace) and `<flow>-ingress` (destination namespace), whatever the
   kind; flow names are DNS labels, so these never collide with the two fixed names.
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnistack.capabilities import CapabilityProfile
-from cnistack.flavours import KUBERNETES, ClusterDns, ClusterFlavour
+from cnistack.flavours import ClusterDns, ClusterFlavour
 from cnistack.netpol.policy_model import (
     Flow,
     FlowPort,
@@ -49,7 +49,8 @@ SENSITIVE_LABEL = "cnistack.io/sensitive"
 # Which flow of the model a manifest implements; lets reviewers and the pack trace it back.
 FLOW_LABEL = "cnistack.io/flow"
 DEFAULT_DENY_NAME = "default-deny"
-DNS_ALLOW_NAME = "allow-kube-dns"
+# Not "allow-kube-dns": on OpenShift the DNS pods are dns-default in openshift-dns.
+DNS_ALLOW_NAME = "allow-dns"
 # Cilium's label for an endpoint's namespace in endpoint selectors.
 CILIUM_NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"
 # Cilium's reserved identities of the local node and of the other nodes, host-network pods
@@ -109,7 +110,7 @@ def anchored(literal: str) -> str:
 
 
 def render_policies(
-    model: PolicyModel, profile: CapabilityProfile, flavour: ClusterFlavour = KUBERNETES
+    model: PolicyModel, profile: CapabilityProfile, flavour: ClusterFlavour
 ) -> RenderedPolicies:
     if not profile.l3_l4_network_policy:
         raise ValueError(
@@ -132,18 +133,18 @@ def render_policies(
             # NetworkPolicy does not apply to host-network pods: no egress side exists.
             if model.is_managed(destination.namespace):
                 manifests.append(_host_network_ingress(flow, destination, profile, flavour))
-                if flow.is_l7 and not (profile.host_entities and profile.l7_policy):
+                if flow.needs_l7_policy and not (profile.host_entities and profile.l7_policy):
                     gaps += [_gap(flow, destination, port) for port in flow.ports]
             continue
         if model.is_managed(flow.source.namespace):
             manifests.append(_egress_policy(model, flow, destination))
         if not model.is_managed(destination.namespace):
             continue
-        if flow.is_l7 and profile.l7_policy:
+        if flow.needs_l7_policy and profile.l7_policy:
             manifests.append(_l7_ingress_policy(model, flow, destination))
         else:
             manifests.append(_ingress_policy(model, flow, destination))
-            if flow.is_l7:
+            if flow.needs_l7_policy:
                 gaps += [_gap(flow, destination, port) for port in flow.ports]
     manifests.sort(key=_manifest_order)
     return RenderedPolicies(manifests=tuple(manifests), fidelity=tuple(gaps))
@@ -244,7 +245,7 @@ def _host_network_ingress(
         to_port: dict[str, Any] = {
             "ports": [{"port": str(p.port), "protocol": p.protocol} for p in flow.ports]
         }
-        if flow.is_l7 and profile.l7_policy:
+        if flow.needs_l7_policy and profile.l7_policy:
             to_port["rules"] = {"http": _http_rules(flow)}
         rule = {"fromEntities": list(HOST_NETWORK_ENTITIES), "toPorts": [to_port]}
         return {

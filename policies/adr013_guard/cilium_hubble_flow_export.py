@@ -23,7 +23,7 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
-from .manifests import dig, helm_values, items, shown, validate_cilium_release
+from .manifests import dig, items, release_values, shown, validate_cilium_release
 
 NAME = "cilium-hubble-flow-export"
 L7_EVENT_TYPE = 129
@@ -62,7 +62,7 @@ def _removes_audit(item: Mapping[str, Any]) -> bool:
 
 
 def violations(props: Mapping[str, Any]) -> Iterator[str]:
-    export = dig(helm_values(props), "hubble", "export")
+    export = dig(release_values(props), "hubble", "export")
     static = dig(export, "static")
     if dig(static, "enabled") is not True:
         yield (

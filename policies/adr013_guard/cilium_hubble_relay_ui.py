@@ -13,13 +13,13 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
-from .manifests import dig, helm_values, shown, validate_cilium_release
+from .manifests import dig, release_values, shown, validate_cilium_release
 
 NAME = "cilium-hubble-relay-ui"
 
 
 def violations(props: Mapping[str, Any]) -> Iterator[str]:
-    hubble = helm_values(props).get("hubble")
+    hubble = release_values(props).get("hubble")
     enabled = dig(hubble, "enabled")
     if not (enabled is None or enabled is True):
         yield f"Set the cilium value `hubble.enabled` to true (found {shown(enabled)})."

@@ -13,7 +13,7 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
-from .manifests import dig, helm_values, validate_cilium_release
+from .manifests import dig, release_values, validate_cilium_release
 
 NAME = "cilium-hubble-tls-not-helm"
 
@@ -24,7 +24,7 @@ def _on(value: object) -> bool:
 
 
 def violations(props: Mapping[str, Any]) -> Iterator[str]:
-    hubble = helm_values(props).get("hubble")
+    hubble = release_values(props).get("hubble")
     generated = (
         _on(dig(hubble, "enabled"))
         and _on(dig(hubble, "tls", "enabled"))

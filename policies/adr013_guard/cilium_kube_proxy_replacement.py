@@ -14,13 +14,13 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
-from .manifests import helm_values, port_number, shown, validate_cilium_release
+from .manifests import port_number, release_values, shown, validate_cilium_release
 
 NAME = "cilium-kube-proxy-replacement"
 
 
 def violations(props: Mapping[str, Any]) -> Iterator[str]:
-    values = helm_values(props)
+    values = release_values(props)
     mode = values.get("kubeProxyReplacement")
     # `is True`, not `==`: 1 and 1.0 equal True in Python but the chart renders them as "1".
     if not (mode is True or mode == "true"):

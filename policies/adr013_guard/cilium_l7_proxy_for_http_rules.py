@@ -16,9 +16,9 @@ from .manifests import (
     CILIUM_POLICY_TYPES,
     cilium_releases,
     has_http_rules,
-    helm_values,
     k8s_object,
     of_type,
+    release_values,
     report_unknown,
 )
 
@@ -55,7 +55,7 @@ def validate(args: StackValidationArgs, report_violation: ReportViolation) -> No
         return
     for release in releases:
         try:
-            l7_proxy = helm_values(release.props).get("l7Proxy")
+            l7_proxy = release_values(release.props).get("l7Proxy")
         except UnknownValueError as error:
             report_unknown(error, report_violation, release.urn)
             continue

@@ -23,7 +23,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from .manifests import dig, helm_values, items, port_number, shown, validate_cilium_release
+from .manifests import dig, items, port_number, release_values, shown, validate_cilium_release
 
 NAME = "cilium-openshift-settings"
 MULTUS_BIN_PATH = "/var/lib/cni/bin"
@@ -53,7 +53,7 @@ CONFIG_SCHEMA = PolicyConfigSchema(
 
 
 def violations(props: Mapping[str, Any], openshift: Mapping[str, Any]) -> Iterator[str]:
-    values = helm_values(props)
+    values = release_values(props)
     exclusive = dig(values, "cni", "exclusive")
     if exclusive is not False:
         yield (

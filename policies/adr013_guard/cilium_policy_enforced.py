@@ -13,14 +13,14 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
-from .manifests import helm_values, shown, validate_cilium_release
+from .manifests import release_values, shown, validate_cilium_release
 
 NAME = "cilium-policy-enforced"
 ENFORCING = ("default", "always")
 
 
 def violations(props: Mapping[str, Any]) -> Iterator[str]:
-    values = helm_values(props)
+    values = release_values(props)
     if "policyEnforcementMode" not in values:
         return
     mode = values["policyEnforcementMode"]

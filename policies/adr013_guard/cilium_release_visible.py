@@ -13,9 +13,9 @@ Every other release rule reads `values`. The pulumi-kubernetes provider renders 
   existing properties" (cilium v1.15.0 templates/cilium-configmap.yaml), so
   `extraConfig: {enable-wireguard: "false"}` undoes `encryption.enabled`; `extraArgs` and `extraEnv`
   reach the agent's command line and environment the same way.
-Any of these makes the release unverifiable: in production that is a mandatory violation (fail
-closed, issue 13), advisory in the homelab through its pack config. An input still unknown during
-the update is reported the same way (see visibility); during preview it is left to the update.
+Any of these makes the release unverifiable: in production that is a mandatory violation (the pack
+fails closed, see visibility), advisory in the homelab through its pack config. An input still
+unknown during the update is reported the same way; during preview it is left to the update.
 """
 
 from __future__ import annotations

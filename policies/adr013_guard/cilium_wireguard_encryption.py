@@ -12,13 +12,13 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
-from .manifests import dig, helm_values, shown, validate_cilium_release
+from .manifests import dig, release_values, shown, validate_cilium_release
 
 NAME = "cilium-wireguard-encryption"
 
 
 def violations(props: Mapping[str, Any]) -> Iterator[str]:
-    values = helm_values(props)
+    values = release_values(props)
     enabled = dig(values, "encryption", "enabled")
     if enabled is not True:
         yield f"Set the cilium value `encryption.enabled` to true (found {shown(enabled)})."

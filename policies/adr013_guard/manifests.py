@@ -207,7 +207,7 @@ def validate_cilium_release(
     helm_only: bool = False,
 ) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     """A resource validation running `violations` on Cilium releases (and, unless `helm_only`,
-    CiliumConfigs: `helm_values` reads their spec), so both install methods are held to the
+    CiliumConfigs: `release_values` reads their spec), so both install methods are held to the
     same settings.
 
     A Release whose chart is still unknown may or may not be Cilium: not judged during preview,
@@ -229,7 +229,7 @@ def validate_cilium_release(
     return validate
 
 
-def helm_values(props: Mapping[str, Any]) -> Mapping[str, Any]:
+def release_values(props: Mapping[str, Any]) -> Mapping[str, Any]:
     """A Release's `values`, or a CiliumConfig's `spec` (the values the OLM operator renders)."""
     if "values" not in props and props.get("kind") == "CiliumConfig":
         return mapping(props.get("spec"))

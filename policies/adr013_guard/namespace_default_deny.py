@@ -9,7 +9,10 @@ both kube-router and Cilium enforce. Each Namespace the stack registers therefor
   `dns` config property names the DNS pods' namespace, labels and ports (policies/config/*.json;
   OpenShift: openshift-dns, `dns.operator.openshift.io/daemonset-dns: default`, 5353 UDP and TCP,
   since NetworkPolicy applies to the pod port after the dns-default Service's DNAT from 53).
-  Without the property: kube-dns (`k8s-app: kube-dns` in kube-system) on UDP 53. The allow must
+  Without the property: kube-dns (`k8s-app: kube-dns` in kube-system) on UDP and TCP 53, the
+  DNS of K3s and kubeadm clusters (CoreDNS serves both; a client falls back to TCP for answers
+  over 512 bytes, RFC 7766). tests/test_pack_config.py holds this default equal to the program's
+  K3s/Kubernetes flavour without the pack importing it. The allow must
   reach that namespace (or every namespace, or any destination) and those pods (or all pods) on
   every configured port.
 """
@@ -52,7 +55,7 @@ DNS_PORT = 53
 DEFAULT_DNS: Mapping[str, Any] = {
     "namespace": "kube-system",
     "podLabels": {"k8s-app": "kube-dns"},
-    "ports": [{"port": DNS_PORT, "protocol": "UDP"}],
+    "ports": [{"port": DNS_PORT, "protocol": "UDP"}, {"port": DNS_PORT, "protocol": "TCP"}],
 }
 
 CONFIG_SCHEMA = PolicyConfigSchema(

@@ -1,6 +1,7 @@
 """Can the pack see this value? The one answer every policy uses (it is not a policy).
 
-In production the pack fails closed (issue 13): what it cannot read is a violation, not a pass.
+In production the pack fails closed: what it cannot read is a violation, not a pass (a guard that
+passes what it cannot see lets C4-C5 data through; ADR-013 "Conformité").
 A value the engine does not know yet (pulumi_policy raises `UnknownValueError` on reading it) is
 judged by phase:
 - during a preview (`pulumi preview`, and the preview half of `pulumi up`) nothing is reported:
