@@ -30,7 +30,16 @@ cluster = Cluster(
 # k3d cluster deletes them, so the engine must not call the API of a cluster being deleted
 # (docs/real-engine.md, "The homelab CNI switch"). Children inherit deleted_with.
 in_cluster = pulumi.ResourceOptions(deleted_with=cluster.created)
-cni = Cni("cni", CniArgs(config=config, provider=cluster.provider), in_cluster)
+cni = Cni(
+    "cni",
+    CniArgs(
+        config=config,
+        provider=cluster.provider,
+        kubeconfig=cluster.kubeconfig,
+        context=cluster.context,
+    ),
+    in_cluster,
+)
 network_policies = NetworkPolicySet(
     "platform",
     NetworkPolicySetArgs(

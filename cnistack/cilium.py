@@ -20,6 +20,12 @@ OLM_NAMESPACE = "cilium"
 RELEASE_NAME = "cilium"
 HUBBLE_UI_SERVICE = "hubble-ui"
 HUBBLE_UI_LOCAL_PORT = 12000
+# The agent DaemonSet's rolling update: one node at a time (chart 1.15 default: 2). Upgrading
+# Cilium restarts the agent and with it the L7 proxy (Envoy) that runs inside it: connections
+# through the proxy on that node are reset, and new policy waits until the agent is back
+# (Cilium 1.15 Documentation/operations/upgrade.rst, "Upgrade Impact"). One node at a time bounds
+# that outage to one node, for a rollout twice as long (cnistack/cni_rollout.py's timeout).
+AGENT_MAX_UNAVAILABLE = 1
 
 # Hubble metrics the ADR's audit requirement (C4-C5, "Conformité : Audit via Hubble")
 # needs: drops and flows, and HTTP with workload context for L7 rules.
@@ -156,6 +162,7 @@ def helm_values(config: StackConfig) -> dict[str, Any]:
         "prometheus": {"enabled": settings.prometheus},
         "operator": {"prometheus": {"enabled": settings.prometheus}},
         "policyAuditMode": settings.policy_audit_mode,
+        "updateStrategy": {"rollingUpdate": {"maxUnavailable": AGENT_MAX_UNAVAILABLE}},
     }
     if settings.prometheus and settings.service_monitors:
         values["prometheus"]["serviceMonitor"] = {"enabled": True}

@@ -53,6 +53,11 @@ K3S_POD_CIDR = "10.42.0.0/16"
 K3S_SERVICE_CIDR = "10.43.0.0/16"
 # Pinned so that a homelab rebuilt next month runs the same Kubernetes.
 K3S_IMAGE = "rancher/k3s:v1.29.1-k3s2"
+# `cilium.rolloutTimeoutSeconds`: with one agent at a time (cnistack/cilium.py,
+# AGENT_MAX_UNAVAILABLE), a rollout takes nodes x (pod restart + BPF compile + endpoint
+# regeneration, 60-90 s per agent on a loaded node). 900 s covers the ADR's 6 nodes at 90 s each
+# with margin; raise it for larger clusters.
+ROLLOUT_TIMEOUT_S = 900
 
 _EXACT_SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -316,6 +321,10 @@ class CiliumSettings(_Model):
     policy_audit_mode: bool = False
     # Helm values merged last, for what the settings above do not cover (IPAM, replicas, ...).
     extra_values: dict[str, Any] = Field(default_factory=dict)
+    # How long an install or upgrade may take to roll out (agents, operator, Hubble) before
+    # `up` fails naming the pods that are not ready (cnistack/cni_rollout.py). Also Helm's own
+    # timeout, which then bounds only the chart's hooks.
+    rollout_timeout_seconds: int = Field(default=ROLLOUT_TIMEOUT_S, ge=10, le=7200)
 
 
 class StackConfig(_Model):

@@ -29,6 +29,7 @@ class Cluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str] | None
     provider: k8s.Provider
     created: pulumi.Resource | None = None
+    context: str | None = None
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -44,6 +45,7 @@ class Cluster(pulumi.ComponentResource):
                 else None
             )
         context = args.cluster.context if isinstance(args.cluster, ExistingCluster) else None
+        self.context = context
         self.provider = k8s.Provider(
             f"{name}-kubernetes",
             kubeconfig=self.kubeconfig,

@@ -10,13 +10,18 @@ import pulumi_kubernetes as k8s
 
 from cnistack import cilium, openshift
 from cnistack.capabilities import CapabilityProfile
+from cnistack.cni_rollout import rollout_plan
 from cnistack.config import StackConfig
+from components.cni_rollout import CniRollout, CniRolloutArgs
 
 
 @dataclass(frozen=True)
 class CniArgs:
     config: StackConfig
     provider: k8s.Provider
+    # The provider's access, for the readiness gate (components/cni_rollout.py).
+    kubeconfig: pulumi.Output[str] | None = None
+    context: str | None = None
 
 
 class Cni(pulumi.ComponentResource):
@@ -24,7 +29,8 @@ class Cni(pulumi.ComponentResource):
 
     capabilities: CapabilityProfile
     release: k8s.helm.v3.Release | None
-    # What Cilium's CRDs wait on: the Helm release, or the CiliumConfig the operator reconciles.
+    # What needs Cilium waits on: the receipt of a verified rollout of the Helm release
+    # (components/cni_rollout.py), or the CiliumConfig the OLM operator reconciles.
     installed: pulumi.Resource | None
 
     def __init__(
@@ -41,7 +47,19 @@ class Cni(pulumi.ComponentResource):
             if settings.install_method == "olm":
                 self.installed = self._configure_olm(name, args, scc)
             else:
-                self.release = self.installed = self._install_cilium(name, args, scc)
+                self.release = self._install_cilium(name, args, scc)
+                self.installed = CniRollout(
+                    f"{name}-rollout",
+                    CniRolloutArgs(
+                        plan=rollout_plan(args.config, cilium.helm_values(args.config)),
+                        provider=args.provider,
+                        release=self.release,
+                        kubeconfig=args.kubeconfig,
+                        context=args.context,
+                        protect=args.config.protect_cluster_network,
+                    ),
+                    pulumi.ResourceOptions(parent=self),
+                ).receipt
             for warning in openshift.preview_warnings(args.config):
                 pulumi.log.warn(warning, resource=self)
         self.register_outputs({"capabilities": self.capabilities.as_output()})
@@ -113,6 +131,13 @@ class Cni(pulumi.ComponentResource):
                     k8s.helm.v3.RepositoryOptsArgs(repo=ref.repository) if ref.repository else None
                 ),
                 values=cilium.helm_values(args.config),
+                # Helm's own wait counts a one-replica Deployment as ready with no pod and 4 of
+                # 6 agents as enough (pkg/kube/ready.go), and its timeout names nothing
+                # (pulumi/pulumi-kubernetes#2921, #4389): the rollout is awaited by the gate
+                # (components/cni_rollout.py) instead. Helm still waits for the chart's hooks,
+                # within `timeout`.
+                skip_await=True,
+                timeout=settings.rollout_timeout_seconds,
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,

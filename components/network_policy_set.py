@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from cnistack.netpol.renderer import SENSITIVE_LABEL, RenderedPolicies
+from cnistack.netpol.renderer import DEFAULT_DENY_NAME, SENSITIVE_LABEL, RenderedPolicies
 
 
 @dataclass(frozen=True)
@@ -51,30 +51,65 @@ class NetworkPolicySet(pulumi.ComponentResource):
                         retain_on_delete=_holds_data(metadata),
                     ),
                 )
+        # A namespace's default-deny goes in only after every allow of that namespace (DNS and
+        # flows, either kind): an update cut off in between (killed `up`, lost API server) must
+        # never leave a namespace isolated without its DNS and its flows. Deletes run in the
+        # reverse order, so the deny also goes first. (tests/test_policy_order.py)
+        allows: dict[str, list[pulumi.Resource]] = {}
+        denies: list[dict[str, Any]] = []
+        for manifest in args.rendered.manifests:
+            metadata = manifest["metadata"]
+            if manifest["kind"] == "Namespace":
                 continue
-            own_namespace = (
-                [namespaces[metadata["namespace"]]] if metadata["namespace"] in namespaces else []
+            if manifest["kind"] == "NetworkPolicy" and metadata["name"] == DEFAULT_DENY_NAME:
+                denies.append(manifest)
+                continue
+            allows.setdefault(metadata["namespace"], []).append(
+                self._policy(name, manifest, args, namespaces)
             )
-            opts = pulumi.ResourceOptions(
-                parent=self, provider=args.provider, protect=args.protect, depends_on=own_namespace
+        for manifest in denies:
+            self._policy(
+                name,
+                manifest,
+                args,
+                namespaces,
+                after=allows.get(manifest["metadata"]["namespace"], []),
             )
-            if manifest["kind"] == "NetworkPolicy":
-                k8s.networking.v1.NetworkPolicy(
-                    _child_name(name, manifest), metadata=metadata, spec=manifest["spec"], opts=opts
-                )
-            else:
-                k8s.apiextensions.CustomResource(
-                    _child_name(name, manifest),
-                    api_version=manifest["apiVersion"],
-                    kind=manifest["kind"],
-                    metadata=metadata,
-                    spec=manifest["spec"],
-                    opts=opts.merge(pulumi.ResourceOptions(depends_on=list(args.depends_on))),
-                )
         for gap in args.rendered.fidelity:
             pulumi.log.warn(gap.message, resource=self)
         self.fidelity = [gap.as_output() for gap in args.rendered.fidelity]
         self.register_outputs({"fidelity": self.fidelity})
+
+    def _policy(
+        self,
+        name: str,
+        manifest: dict[str, Any],
+        args: NetworkPolicySetArgs,
+        namespaces: dict[str, pulumi.Resource],
+        after: Sequence[pulumi.Resource] = (),
+    ) -> pulumi.Resource:
+        metadata = manifest["metadata"]
+        own_namespace = (
+            [namespaces[metadata["namespace"]]] if metadata["namespace"] in namespaces else []
+        )
+        opts = pulumi.ResourceOptions(
+            parent=self,
+            provider=args.provider,
+            protect=args.protect,
+            depends_on=[*own_namespace, *after],
+        )
+        if manifest["kind"] == "NetworkPolicy":
+            return k8s.networking.v1.NetworkPolicy(
+                _child_name(name, manifest), metadata=metadata, spec=manifest["spec"], opts=opts
+            )
+        return k8s.apiextensions.CustomResource(
+            _child_name(name, manifest),
+            api_version=manifest["apiVersion"],
+            kind=manifest["kind"],
+            metadata=metadata,
+            spec=manifest["spec"],
+            opts=opts.merge(pulumi.ResourceOptions(depends_on=list(args.depends_on))),
+        )
 
 
 def _child_name(name: str, manifest: dict[str, Any]) -> str:

@@ -71,6 +71,12 @@ class RecordingMonitor(MockMonitor):
             "additionalSecretOutputs": list(request.additionalSecretOutputs),
             "dependencies": list(request.dependencies),
             "parent": request.parent,
+            # Resource hooks bound to it, by phase: {"before_create": [hook name], ...}.
+            "hooks": {
+                phase: list(getattr(request.hooks, phase))
+                for phase in ("before_create", "before_update", "after_create", "after_update")
+                if getattr(request.hooks, phase)
+            },
         }
         return super().RegisterResource(request)
 

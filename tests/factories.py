@@ -98,6 +98,9 @@ PRODUCTION_VALUES: dict[str, Any] = {
     "prometheus": {"enabled": True},
     "operator": {"prometheus": {"enabled": True}},
     "policyAuditMode": False,
+    # One agent restarted at a time in a rolling upgrade (the chart's default is 2): each restart
+    # resets the connections through that node's L7 proxy (Cilium upgrade.rst, "Upgrade Impact").
+    "updateStrategy": {"rollingUpdate": {"maxUnavailable": 1}},
     # OpenShift: Multus stays the CNI, OpenShift's clusterNetwork default 10.128.0.0/14 with
     # hostPrefix 23 (install-config), never the chart's 10.0.0.0/8.
     "cni": {

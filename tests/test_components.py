@@ -68,4 +68,13 @@ def test_network_policy_set_applies_each_manifest_in_its_namespace() -> None:
         "urn:pulumi:homelab::aisp-cni::aisp-cni:index:NetworkPolicySet"
         "$kubernetes:core/v1:Namespace::platform-ns-storage"
     )
-    assert policy.options["dependencies"] == [namespace_urn]
+    # Its namespace, and every allow of the namespace first (tests/test_policy_order.py).
+    policy_urn = (
+        "urn:pulumi:homelab::aisp-cni::aisp-cni:index:NetworkPolicySet"
+        "$kubernetes:networking.k8s.io/v1:NetworkPolicy::platform-np-storage-"
+    )
+    assert sorted(policy.options["dependencies"]) == [
+        namespace_urn,
+        policy_urn + "ai-apps-to-postgresql-ingress",
+        policy_urn + "allow-kube-dns",
+    ]

@@ -78,6 +78,10 @@ def test_production_installs_cilium_1_15_0_protected_with_the_adr_values() -> No
     assert release.inputs["name"] == "cilium"
     assert release.inputs["repositoryOpts"] == {"repo": "https://helm.cilium.io/"}
     assert release.inputs["values"] == PRODUCTION_VALUES
+    # Helm's wait is replaced by the rollout gate (components/cni_rollout.py); its timeout then
+    # bounds the chart's hooks, as long as the gate bounds the rollout.
+    assert release.inputs["skipAwait"] is True
+    assert release.inputs["timeout"] == 900
     assert release.options["protect"] is True
     assert run.of_type(COMMAND) == []
 
@@ -126,8 +130,21 @@ def test_production_applies_the_two_adr_l7_policies_after_cilium() -> None:
         "urn:pulumi:production::aisp-cni::aisp-cni:index:Cni"
         "$kubernetes:helm.sh/v3:Release::cni-cilium"
     )
+    receipt_urn = (
+        "urn:pulumi:production::aisp-cni::aisp-cni:index:CniRollout"
+        "$kubernetes:core/v1:ConfigMap::cni-rollout-receipt"
+    )
+    # Not after Helm returns: after the rollout gate's receipt (components/cni_rollout.py), which
+    # comes after the release and is written by a hook that waits for the rollout.
     for cnp in cnps.values():
-        assert release_urn in cnp.options["dependencies"]
+        assert receipt_urn in cnp.options["dependencies"]
+        assert release_urn not in cnp.options["dependencies"]
+    receipt = run.named("cni-rollout-receipt")
+    assert receipt.options["dependencies"] == [release_urn]
+    assert receipt.options["hooks"] == {
+        "before_create": ["cni-rollout-wait"],
+        "before_update": ["cni-rollout-wait"],
+    }
     api = cnps[("ai-apps", "frontend-reads-api-ingress")].inputs["spec"]
     assert api["ingress"][0]["toPorts"][0]["rules"]["http"] == [
         {"method": "^GET$", "path": "^/api/v1/models$"},

@@ -1,0 +1,228 @@
+"""The CNI readiness gate: an install or upgrade of Cilium is done when it is rolled out.
+
+What to wait for is decided by cnistack/cni_rollout.py (pure); this component only waits, and
+records the result in a receipt, the ConfigMap kube-system/cnistack-cni-rollout:
+- the receipt holds the chart version and a digest of the Helm values, so it changes exactly when
+  the release does; it is created or updated after the release (depends_on);
+- a `before_create`/`before_update` resource hook on it waits until the rollout is complete
+  (pulumi.ResourceHook: the engine runs it before the step and fails the step with its error,
+  pkg/resource/deploy/step.go); so the receipt is written only for a verified rollout, and a
+  failed or interrupted wait leaves the old receipt, which makes the next `up` wait again;
+- what needs Cilium (CiliumNetworkPolicies) depends on the receipt, not on the release.
+An `up` that changes nothing in the release does not wait, so a node that is down does not block
+an unrelated policy change. Hooks do not run in previews.
+
+The hook reads the cluster with the Kubernetes Python client, through the same kubeconfig and
+context as the stack's Kubernetes provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import urllib3
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from cnistack.cni_rollout import (
+    HELM_RELEASE_ANNOTATION,
+    RECEIPT_NAME,
+    RolloutPlan,
+    Verdict,
+    Workload,
+    WorkloadKind,
+    assess,
+    stuck_message,
+)
+from cnistack.netpol.renderer import MANAGED_BY
+
+POLL_S = 2.0
+REQUEST_TIMEOUT_S = (5, 30)
+
+
+class RolloutStuckError(Exception):
+    """The rollout did not finish in time; the message names every pod that is not ready."""
+
+
+@dataclass(frozen=True)
+class CniRolloutArgs:
+    plan: RolloutPlan
+    provider: k8s.Provider
+    release: pulumi.Resource
+    # The provider's own access: the kubeconfig (None: the user's kubeconfig file) and context.
+    kubeconfig: pulumi.Output[str] | None
+    context: str | None
+    protect: bool = False
+
+
+class CniRollout(pulumi.ComponentResource):
+    """Exposes ``receipt``: the resource that exists only once the rollout is verified."""
+
+    receipt: k8s.core.v1.ConfigMap
+
+    def __init__(
+        self, name: str, args: CniRolloutArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("aisp-cni:index:CniRollout", name, None, opts)
+        plan = args.plan
+
+        async def wait(_: pulumi.ResourceHookArgs) -> None:
+            kubeconfig = await args.kubeconfig.future() if args.kubeconfig is not None else None
+            reader = functools.partial(_api_client, kubeconfig, args.context)
+            await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(wait_for_rollout, plan, reader)
+            )
+
+        hook = pulumi.ResourceHook(f"{name}-wait", wait)
+        self.receipt = k8s.core.v1.ConfigMap(
+            f"{name}-receipt",
+            metadata={
+                "name": RECEIPT_NAME,
+                "namespace": plan.namespace,
+                "labels": dict([MANAGED_BY]),
+            },
+            data=plan.receipt,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=[args.release],
+                protect=args.protect,
+                hooks=pulumi.ResourceHookBinding(before_create=[hook], before_update=[hook]),
+            ),
+        )
+        self.register_outputs({})
+
+
+def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
+    configuration = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config_from_dict(
+            yaml.safe_load(kubeconfig), context=context, client_configuration=configuration
+        )
+    else:
+        config.load_kube_config(context=context, client_configuration=configuration)
+    # One attempt per poll: the loop below is the retry, bounded by the plan's timeout.
+    configuration.retries = 0
+    return client.ApiClient(configuration)
+
+
+class _Cluster:
+    """The few reads the gate needs, as the API's JSON."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.apps = client.AppsV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    @staticmethod
+    def _json(response: Any) -> Any:
+        return json.loads(response.data)
+
+    def workload(self, workload: Workload) -> dict[str, Any] | None:
+        read = (
+            self.apps.read_namespaced_daemon_set
+            if workload.kind == "DaemonSet"
+            else self.apps.read_namespaced_deployment
+        )
+        try:
+            return dict(
+                self._json(
+                    read(
+                        workload.name,
+                        workload.namespace,
+                        _preload_content=False,
+                        _request_timeout=REQUEST_TIMEOUT_S,
+                    )
+                )
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def pods(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        labels = obj.get("spec", {}).get("selector", {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        response = self.core.list_namespaced_pod(
+            obj["metadata"]["namespace"],
+            label_selector=selector,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT_S,
+        )
+        return list(self._json(response)["items"])
+
+    def release_workloads(self, namespace: str, release: str) -> list[Workload]:
+        """Every DaemonSet and Deployment Helm installed for the release (values the stack sets
+        through extraValues may add some the plan does not name)."""
+        found: list[Workload] = []
+        listers: tuple[tuple[WorkloadKind, Callable[..., Any]], ...] = (
+            ("DaemonSet", self.apps.list_namespaced_daemon_set),
+            ("Deployment", self.apps.list_namespaced_deployment),
+        )
+        for kind, lister in listers:
+            items = self._json(
+                lister(namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_S)
+            )["items"]
+            for item in items:
+                annotations = item["metadata"].get("annotations") or {}
+                if annotations.get(HELM_RELEASE_ANNOTATION) == release:
+                    found.append(Workload(kind, namespace, item["metadata"]["name"], None, None))
+        return found
+
+
+def _survey(cluster: _Cluster, plan: RolloutPlan) -> list[Verdict]:
+    named = {(w.kind, w.name) for w in plan.workloads}
+    extra = [
+        w
+        for w in cluster.release_workloads(plan.namespace, plan.release)
+        if (w.kind, w.name) not in named
+    ]
+    verdicts: list[Verdict] = []
+    for workload in (*plan.workloads, *extra):
+        obj = cluster.workload(workload)
+        verdicts.append(assess(workload, obj, cluster.pods(obj) if obj else []))
+    return verdicts
+
+
+def wait_for_rollout(
+    plan: RolloutPlan,
+    connect: Callable[[], client.ApiClient],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Return once every workload of the plan is rolled out; else raise RolloutStuckError at the
+    plan's timeout. An unreachable API server (restarting, say) is retried until then."""
+    start = clock()
+    verdicts: list[Verdict] = []
+    last_error: str | None = None
+    api = connect()
+    try:
+        cluster = _Cluster(api)
+        while True:
+            try:
+                verdicts = _survey(cluster, plan)
+                last_error = None
+                if all(v.done for v in verdicts):
+                    return
+            except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
+                last_error = _short(error)
+            waited = clock() - start
+            if waited >= plan.timeout_s:
+                raise RolloutStuckError(stuck_message(plan, verdicts, waited, last_error))
+            sleep(POLL_S)
+    finally:
+        api.close()
+
+
+def _short(error: Exception) -> str:
+    if isinstance(error, ApiException):
+        return f"HTTP {error.status} {error.reason}"
+    return f"{type(error).__name__}: {error}".splitlines()[0]
