@@ -72,23 +72,26 @@ _TERMINATED = """
       phase: Succeeded
       startTime: {{ $now | Quote }}
 """
-_RUNNING = """
+
+
+# Running; @...@ are filled by _running (Go template braces stay as kwok reads them).
+_RUNNING_TEMPLATE = """
       {{ $now := Now }}
       conditions:
       - lastTransitionTime: {{ $now | Quote }}
         status: "True"
         type: Initialized
       - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Ready
+        status: @STATUS@
+        type: Ready@REASON@
       - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
+        status: @STATUS@
         type: ContainersReady
       containerStatuses:
       {{ range .spec.containers }}
       - image: {{ .image | Quote }}
         name: {{ .name | Quote }}
-        ready: true
+        ready: @FLAG@
         restartCount: 0
         started: true
         state:
@@ -114,6 +117,20 @@ _RUNNING = """
       phase: Running
       startTime: {{ $now | Quote }}
 """
+
+
+def _running(ready: bool) -> str:
+    """Running and Ready; or, not ready, running with every container started but unready (a
+    failing readiness probe)."""
+    return (
+        _RUNNING_TEMPLATE.replace("@STATUS@", '"True"' if ready else '"False"')
+        .replace("@REASON@", "" if ready else "\n        reason: ContainersNotReady")
+        .replace("@FLAG@", "true" if ready else "false")
+    )
+
+
+_RUNNING = _running(ready=True)
+_RUNNING_NOT_READY = _running(ready=False)
 
 
 def _stage(name: str, expressions: str, next_: str) -> str:
@@ -146,6 +163,16 @@ _NOT_JOB_OWNED = """    - key: '.metadata.ownerReferences.[].kind'
       operator: 'NotIn'
       values: ['Job']
 """
+# Test-only: a pod with this label runs but never becomes Ready (a crash-looping agent, say), so
+# that a stuck rollout can be produced on purpose (tests/test_engine_faults.py).
+NEVER_READY_LABEL = "cnistack.io/kwok-never-ready"
+_NEVER_READY = f"""    - key: '.metadata.labels["{NEVER_READY_LABEL}"]'
+      operator: 'In'
+      values: ['true']
+"""
+_NOT_NEVER_READY = f"""    - key: '.metadata.labels["{NEVER_READY_LABEL}"]'
+      operator: 'DoesNotExist'
+"""
 KWOK_STAGES = "---\n".join(
     [
         _stage(
@@ -155,8 +182,13 @@ KWOK_STAGES = "---\n".join(
         ),
         _stage(
             "cnistack-pod-ready",
-            _NOT_DELETED + _UNSTARTED + _NOT_JOB_OWNED,
+            _NOT_DELETED + _UNSTARTED + _NOT_JOB_OWNED + _NOT_NEVER_READY,
             "    statusTemplate: |" + _RUNNING,
+        ),
+        _stage(
+            "cnistack-pod-never-ready",
+            _NOT_DELETED + _UNSTARTED + _NOT_JOB_OWNED + _NEVER_READY,
+            "    statusTemplate: |" + _RUNNING_NOT_READY,
         ),
         _stage(
             "cnistack-pod-delete",
@@ -286,7 +318,11 @@ class Api:
 
 
 def _spawn(workdir: Path, name: str, argv: list[str]) -> int:
-    log = open(workdir / "logs" / f"{name}.log", "wb")  # noqa: SIM115 (owned by the child)
+    argvs_file = workdir / "argv.json"
+    argvs = json.loads(argvs_file.read_text()) if argvs_file.exists() else {}
+    argvs[name] = argv
+    argvs_file.write_text(json.dumps(argvs))
+    log = open(workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child)
     process = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True,
@@ -477,6 +513,30 @@ def start(workdir: Path, nodes: int, node_prefix: str = "kwok-node-") -> Path:
         stop(workdir)
         raise
     return kubeconfig
+
+
+def stop_process(workdir: Path, name: str) -> None:
+    """Stop one process of the cluster (SIGKILL: a crash, not a shutdown), e.g. the API server."""
+    pid = _pids(workdir).get(name)
+    if pid is not None and _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def restart_process(workdir: Path, name: str) -> None:
+    """Start a stopped process again with its recorded command line; for the API server, wait
+    until it serves /readyz (bounded)."""
+    argv = json.loads((workdir / "argv.json").read_text())[name]
+    _spawn(workdir, name, argv)
+    if name == "kube-apiserver":
+        api = Api(workdir)
+        _wait(
+            f"{api.server}/readyz after a restart",
+            lambda: api.get("/readyz") == "ok",
+            READY_TIMEOUT_S, workdir, ("etcd", "kube-apiserver"),
+        )  # fmt: skip
 
 
 def stop(workdir: Path) -> None:

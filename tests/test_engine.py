@@ -60,6 +60,13 @@ def test_up_installs_the_real_chart_and_the_agent_runs_on_every_node(
     production_up: tuple[Engine, Any], local_cluster: LocalCluster
 ) -> None:
     api = local_cluster.api()
+    # What `up` guarantees once it returns: the rollout gate (components/cni_rollout.py) wrote its
+    # receipt only after the agents, the operator and Hubble were ready on the chart's version.
+    # Helm's own wait would have returned with hubble-relay at `readyReplicas: None`
+    # (pkg/kube/ready.go: replicas 1 - maxUnavailable 1 = 0 expected), a race this test lost in
+    # 2 of 4 runs before the gate.
+    receipt = api.get("/api/v1/namespaces/kube-system/configmaps/cnistack-cni-rollout")["data"]
+    assert (receipt["release"], receipt["version"]) == ("cilium", "1.15.0")
     ds = api.get("/apis/apps/v1/namespaces/kube-system/daemonsets/cilium")
     assert ds["status"]["desiredNumberScheduled"] == 6
     assert ds["status"]["numberReady"] == 6
@@ -74,6 +81,19 @@ def test_up_installs_the_real_chart_and_the_agent_runs_on_every_node(
     for name in ("cilium-operator", "hubble-relay", "hubble-ui"):
         deployment = api.get(f"/apis/apps/v1/namespaces/kube-system/deployments/{name}")
         assert deployment["status"].get("readyReplicas") == deployment["spec"]["replicas"], name
+    # The gate waited for exactly the release's workloads (none left out, none invented).
+    helm_installed = sorted(
+        f"{kind} {item['metadata']['name']}"
+        for kind in ("daemonsets", "deployments")
+        for item in api.get(f"/apis/apps/v1/namespaces/kube-system/{kind}")["items"]
+        if (item["metadata"].get("annotations") or {}).get("meta.helm.sh/release-name") == "cilium"
+    )
+    assert helm_installed == [
+        "daemonsets cilium",
+        "deployments cilium-operator",
+        "deployments hubble-relay",
+        "deployments hubble-ui",
+    ]
     assert (
         api.get("/apis/apps/v1/namespaces/kube-system/deployments/cilium-operator")["spec"][
             "replicas"

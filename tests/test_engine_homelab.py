@@ -128,6 +128,8 @@ def test_up_then_switch_to_cilium_replaces_the_cluster(
     assert policies(cluster, "networkpolicies")
     assert len(policies(cluster, "ciliumnetworkpolicies", "cilium.io/v2")) == 2
     api = cluster.api()
+    # `up` returned after the rollout gate's receipt: agents ready is what it guarantees.
+    assert api.exists("/api/v1/namespaces/kube-system/configmaps/cnistack-cni-rollout")
     ds = api.get("/apis/apps/v1/namespaces/kube-system/daemonsets/cilium")
     assert ds["status"]["numberReady"] == 3
     env = {
@@ -152,6 +154,9 @@ def test_single_node_cilium_homelab_finishes_the_release_wait(
     up = engine.up("homelab")
     assert up.returncode == 0, up.output
     assert node_names(cluster) == ["k3d-aisp-homelab-server-0"]
+    # Guaranteed once `up` returns: the rollout gate's receipt is written after the operator is
+    # ready (components/cni_rollout.py).
+    assert cluster.api().exists("/api/v1/namespaces/kube-system/configmaps/cnistack-cni-rollout")
     operator = cluster.api().get("/apis/apps/v1/namespaces/kube-system/deployments/cilium-operator")
     assert operator["spec"]["replicas"] == 1
     assert operator["status"]["readyReplicas"] == 1

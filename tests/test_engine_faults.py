@@ -1,0 +1,378 @@
+"""Faults in the middle of a change, on the real pieces: a killed `up`, a lost API server, a stuck
+Cilium rollout. Each is recovered with the steps of docs/recovery.md, then compared with a clean
+`up` of the same config on a cluster of its own.
+
+Same harness as tests/test_engine.py (real engine, real plugins, real Cilium chart, real control
+plane with kwok nodes); the homelab uses the k3d test double of tests/test_engine_homelab.py.
+Kill points are drawn from a seeded generator over the engine events of the clean run:
+CNISTACK_FAULT_SEED (default below) and CNISTACK_FAULT_POINTS (kill points per scenario; `make
+test` runs the default, docs/recovery.md gives the counts of the longer campaign).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cnistack.config import parse_stack_config
+from cnistack.netpol.renderer import render_policies
+from cnistack.stack_files import load_stack
+from tests.engine_harness import Engine, Result
+from tests.factories import homelab_config
+from tests.faults import (
+    KilledRun,
+    Watcher,
+    cluster_snapshot,
+    diff,
+    expected_allows,
+    helm_releases,
+    normalize,
+    run_up_killed,
+    run_with_api_server_down,
+    state_snapshot,
+)
+from tests.local_cluster import (
+    LocalCluster,
+    apply_cilium_crds,
+    cilium_dir,
+    script,
+    start_cluster,
+)
+
+pytestmark = pytest.mark.engine
+
+SEED = int(os.environ.get("CNISTACK_FAULT_SEED", "21"))
+POINTS = int(os.environ.get("CNISTACK_FAULT_POINTS", "1"))
+DOUBLES = Path(__file__).resolve().parent / "engine_doubles"
+CHART = "cilium.chart.source.path"
+
+
+def _manifests(config: Any) -> list[dict[str, Any]]:
+    rendered = render_policies(config.network_policy, config.capabilities, config.flavour)
+    return list(rendered.manifests)
+
+
+# --- scenarios ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One update to cut off: `before` brings a fresh cluster to where the update starts (a clean
+    run, not killed), `change` sets the config of the update that is killed."""
+
+    name: str
+    stack: str
+    nodes: int
+    before: Callable[[Engine, LocalCluster], None]
+    change: Callable[[Engine, LocalCluster], None]
+    allows: dict[str, set[str]]
+    # Whether the storage namespace must survive: not across the homelab's CNI switch, where
+    # the whole k3d cluster is replaced (storage goes with it, by design: README, destroy table).
+    keeps_storage: bool
+
+
+def _production_config(engine: Engine, cluster: LocalCluster) -> None:
+    host, port = cluster.server.removeprefix("https://").rsplit(":", 1)
+    engine.new_stack("production")
+    engine.config("production", "kubeconfig", cluster.kubeconfig.read_text(), secret=True)
+    engine.config("production", "cluster.context", "local", path=True)
+    engine.config("production", "cluster.server", cluster.server, path=True)
+    engine.config("production", CHART, str(cilium_dir() / "install/kubernetes/cilium"), path=True)
+    engine.config("production", "cilium.k8sServiceHost", host, path=True)
+    engine.config("production", "cilium.k8sServicePort", port, path=True)
+
+
+def _homelab_flannel_up(engine: Engine, cluster: LocalCluster) -> None:
+    engine.env.update(
+        K3D_STANDIN_LOG=str(engine.workdir / "k3d-argv.jsonl"),
+        K3D_STANDIN_CLUSTER_DIR=str(cluster.workdir),
+    )
+    engine.new_stack("homelab")
+    up = engine.up("homelab")
+    assert up.returncode == 0, up.output[-3000:]
+
+
+def _homelab_to_cilium(engine: Engine, cluster: LocalCluster) -> None:
+    del cluster
+    engine.config("homelab", "cni", "cilium")
+    engine.config("homelab", CHART, str(cilium_dir() / "install/kubernetes/cilium"), path=True)
+
+
+def _nothing(engine: Engine, cluster: LocalCluster) -> None:
+    del engine, cluster
+
+
+SCENARIOS = {
+    # The first install of Cilium and of every policy into an existing cluster.
+    "production-install": Scenario(
+        "production-install", "production", 6, _production_config, _nothing,
+        expected_allows(_manifests(load_stack("production"))), keeps_storage=True,
+    ),
+    # ADR-013's migration path: the k3d cluster replaced, Cilium installed, everything again.
+    "homelab-cni-switch": Scenario(
+        "homelab-cni-switch", "homelab", 0, _homelab_flannel_up, _homelab_to_cilium,
+        expected_allows(_manifests(parse_stack_config(homelab_config(cni="cilium")))),
+        keeps_storage=False,
+    ),
+}  # fmt: skip
+
+
+@dataclass
+class Reference:
+    """A clean run of a scenario: what every recovered run must equal."""
+
+    events: int  # engine events of the update (the range kill points are drawn from)
+    cluster: dict[str, Any]
+    state: dict[str, Any]
+    seconds: float
+
+
+def _fresh(tmp: Path, scenario: Scenario) -> tuple[Engine, LocalCluster]:
+    cluster = start_cluster(tmp / "cluster", scenario.nodes)
+    apply_cilium_crds(cluster)
+    prefix = (DOUBLES,) if scenario.stack == "homelab" else ()
+    return Engine(tmp / "engine", path_prefix=prefix), cluster
+
+
+def _up_logged(engine: Engine, stack: str, log: Path) -> Result:
+    return engine.up(stack, "--event-log", str(log))
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Reference]]:
+    cache: dict[str, Reference] = {}
+    clusters: list[LocalCluster] = []
+
+    def get(name: str) -> Reference:
+        if name not in cache:
+            scenario = SCENARIOS[name]
+            engine, cluster = _fresh(tmp_path_factory.mktemp(f"ref-{name}"), scenario)
+            clusters.append(cluster)
+            scenario.before(engine, cluster)
+            scenario.change(engine, cluster)
+            log = engine.workdir / "events.jsonl"
+            started = time.monotonic()
+            with Watcher(cluster, scenario.allows) as watcher:
+                up = _up_logged(engine, scenario.stack, log)
+            assert up.returncode == 0, up.output[-3000:]
+            assert watcher.violations == [], watcher.violations
+            cache[name] = Reference(
+                events=log.read_bytes().count(b"\n"),
+                cluster=normalize(cluster_snapshot(cluster), cluster),
+                state=normalize(state_snapshot(engine, scenario.stack), cluster),
+                seconds=time.monotonic() - started,
+            )
+        return cache[name]
+
+    try:
+        yield get
+    finally:
+        for cluster in clusters:
+            script.stop(cluster.workdir)
+
+
+# --- recovery, as docs/recovery.md writes it ---------------------------------------------------
+
+
+def _log_point(context: dict[str, Any], killed: KilledRun, steps: list[Result]) -> None:
+    """One JSON line per kill point in $CNISTACK_FAULT_LOG, for the campaign's counts."""
+    path = os.environ.get("CNISTACK_FAULT_LOG")
+    if not path:
+        return
+    record = {
+        **context, "seed": SEED, "killed": killed.killed, "last_event": killed.last_event,
+        "steps": [
+            {"rc": s.returncode, "error": next(
+                (line.strip() for line in s.output.splitlines() if "error:" in line), ""
+            )[:300]}
+            for s in steps
+        ],
+    }  # fmt: skip
+    with open(path, "a") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+PENDING = "status in (pending-install,pending-upgrade,pending-rollback)"
+
+
+def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
+    """docs/recovery.md, "A killed `pulumi up`", step by step; each step's result is kept."""
+    steps = [
+        # 1. The killed run still holds the stack's lock (the DIY backend's lock file).
+        engine.pulumi("cancel", "-s", stack, "--yes", "--non-interactive"),
+        # 2. Read back what the interrupted update did; a create it had started is dropped from
+        #    the state (`--clear-pending-creates`: non-interactive refresh needs the choice).
+        engine.pulumi(
+            "refresh", "-s", stack, "--yes", "--non-interactive", "--skip-preview",
+            "--clear-pending-creates",
+        ),
+    ]  # fmt: skip
+    # 3. A Helm operation cut off leaves its revision `pending-*`, and Helm refuses every later
+    #    install or upgrade of the release; the recorded revision is dropped (what
+    #    `kubectl -n kube-system delete secret -l 'owner=helm,name=cilium,<PENDING>'` does).
+    selector = urllib.parse.quote(f"owner=helm,name=cilium,{PENDING}")
+    cluster.api().request(
+        "DELETE", f"/api/v1/namespaces/kube-system/secrets?labelSelector={selector}"
+    )
+    steps.append(engine.up(stack))
+    # 4. Homelab only: k3d created the cluster but the state never heard of it.
+    if stack == "homelab" and "a cluster with that name already exists" in steps[-1].output:
+        k3d = subprocess.run(
+            ["k3d", "cluster", "delete", "aisp-homelab"], env=engine.env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        steps.append(Result(k3d.returncode, k3d.stdout, k3d.stderr))
+        steps.append(engine.up(stack))
+    return steps
+
+
+def _assert_equal_to_clean(
+    reference: Reference, engine: Engine, cluster: LocalCluster, stack: str, context: str
+) -> None:
+    state = normalize(state_snapshot(engine, stack), cluster)
+    assert state["duplicates"] == [], f"{context}: {state['duplicates']}"
+    assert state["pending_operations"] == [], f"{context}: {state['pending_operations']}"
+    problems = diff(reference.state["resources"], state["resources"])
+    problems += diff(reference.cluster, normalize(cluster_snapshot(cluster), cluster))
+    assert problems == [], f"{context}:\n" + "\n".join(problems)
+    releases = helm_releases(cluster)
+    if releases:
+        assert not [r for r in releases if r["info"]["status"].startswith("pending")], context
+
+
+@pytest.mark.parametrize("point", range(POINTS))
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_killed_up_recovers_to_what_a_clean_up_gives(
+    name: str, point: int, references: Callable[[str], Reference], tmp_path: Path
+) -> None:
+    scenario = SCENARIOS[name]
+    reference = references(name)
+    rng = random.Random(f"{SEED}/{name}/{point}")
+    kill_at, delay = rng.randint(1, max(1, reference.events - 1)), rng.uniform(0.0, 2.0)
+    context = f"{name}, seed {SEED}, point {point}: killed after event {kill_at} + {delay:.2f} s"
+    engine, cluster = _fresh(tmp_path, scenario)
+    try:
+        scenario.before(engine, cluster)
+        scenario.change(engine, cluster)
+        with Watcher(cluster, scenario.allows) as watcher:
+            killed = run_up_killed(engine, scenario.stack, kill_at, delay)
+            context += f" ({killed.last_event})"
+            # What a user finds after the kill, before touching anything.
+            assert watcher.violations == [], f"{context}: {watcher.violations}"
+            steps = recover(engine, scenario.stack, cluster)
+        _log_point(
+            {"scenario": name, "point": point, "kill_after_events": kill_at, "delay_s": delay},
+            killed, steps,
+        )  # fmt: skip
+        assert steps[-1].returncode == 0, f"{context}:\n" + "\n---\n".join(
+            s.output[-3000:] for s in steps
+        )
+        if not scenario.keeps_storage:
+            # The CNI switch replaces the whole cluster: storage is recreated, never deleted by
+            # the program itself (retainOnDelete), which the state shows.
+            watcher.violations = [v for v in watcher.violations if "storage" not in v]
+        assert watcher.violations == [], f"{context}: {watcher.violations}"
+        assert watcher.observations > 0
+        _assert_equal_to_clean(reference, engine, cluster, scenario.stack, context)
+        again = engine.preview(scenario.stack, "--expect-no-changes")
+        assert again.returncode == 0, f"{context}:\n{again.output[-3000:]}"
+    finally:
+        script.stop(cluster.workdir)
+
+
+# --- a lost API server --------------------------------------------------------------------------
+
+
+def test_a_lost_api_server_fails_up_with_one_message_and_a_rerun_converges(
+    references: Callable[[str], Reference], tmp_path: Path
+) -> None:
+    scenario = SCENARIOS["production-install"]
+    reference = references(scenario.name)
+    engine, cluster = _fresh(tmp_path, scenario)
+    try:
+        scenario.before(engine, cluster)
+        with Watcher(cluster, scenario.allows) as watcher:
+            # The API server dies in the middle of the update (about a third of its events in:
+            # the release and the first policies in flight) and comes back a little later.
+            down_at = max(1, reference.events // 3)
+            up = run_with_api_server_down(
+                engine, cluster, scenario.stack, at_event=down_at, down_s=20.0
+            )
+            assert up.returncode != 0, up.output[-3000:]
+            assert "Traceback" not in up.output, up.output
+            assert "KeyboardInterrupt" not in up.output, up.output
+            rerun = engine.up(scenario.stack)
+        assert rerun.returncode == 0, rerun.output[-3000:]
+        assert watcher.violations == [], watcher.violations
+        _assert_equal_to_clean(reference, engine, cluster, scenario.stack, "lost API server")
+    finally:
+        script.stop(cluster.workdir)
+
+
+# --- a stuck Cilium rollout (the readiness gate) -------------------------------------------------
+
+STUCK_TIMEOUT_S = 20
+
+
+def test_a_stuck_rollout_fails_up_in_bounded_time_naming_the_pods(
+    references: Callable[[str], Reference], tmp_path: Path
+) -> None:
+    scenario = SCENARIOS["production-install"]
+    reference = references(scenario.name)
+    engine, cluster = _fresh(tmp_path, scenario)
+    try:
+        scenario.before(engine, cluster)
+        # Two ways a rollout gets stuck, both accepted by Helm's own wait (pkg/kube/ready.go):
+        # agents that never become ready (a crash-looping agent; kwok's test-only stage), and
+        # a one-replica hubble-relay that cannot be scheduled (a nodeSelector no node matches).
+        for path in (
+            f'cilium.extraValues.podLabels["{script.NEVER_READY_LABEL}"]',
+            'cilium.extraValues.hubble.relay.nodeSelector["cnistack.io/no-such-node"]',
+        ):
+            # Label values are strings: without --type string, `--path` would store a boolean.
+            engine.pulumi(
+                "config", "set", "-s", "production", "--path", "--type", "string",
+                f"aisp-cni:{path}", "true", check=True,
+            )  # fmt: skip
+        engine.config("production", "cilium.rolloutTimeoutSeconds", str(STUCK_TIMEOUT_S), path=True)
+        started = time.monotonic()
+        up = engine.up("production")
+        elapsed = time.monotonic() - started
+        assert up.returncode != 0, up.output[-3000:]
+        # Bounded: Helm's apply, then the gate's timeout, not Helm's 5 minutes or the default 15.
+        assert elapsed < reference.seconds + STUCK_TIMEOUT_S + 120, elapsed
+        output = up.output
+        assert f"Cilium 1.15.0 is not rolled out after {STUCK_TIMEOUT_S}" in output, output
+        diagnostics = output.split("Diagnostics:", 1)[1]
+        assert diagnostics.count("is not rolled out after") == 1, diagnostics
+        assert "Traceback" not in output, output
+        # Every agent is named with its node, and the relay's pod with the scheduler's reason.
+        for node in cluster.node_names:
+            assert f" on {node}: not ready (ContainersNotReady)" in diagnostics, diagnostics
+        assert "deployment kube-system/hubble-relay: 0 of 1 ready, 1 updated" in diagnostics
+        assert "didn't match Pod's node affinity/selector" in diagnostics, diagnostics
+        # What needs Cilium was not applied: no CiliumNetworkPolicy, no receipt.
+        api = cluster.api()
+        assert api.get("/apis/cilium.io/v2/ciliumnetworkpolicies")["items"] == []
+        assert not api.exists("/api/v1/namespaces/kube-system/configmaps/cnistack-cni-rollout")
+
+        # docs/recovery.md, "A stuck Cilium rollout": fix the cause, `pulumi up` again.
+        engine.pulumi("config", "rm", "-s", "production", "--path", "aisp-cni:cilium.extraValues")
+        engine.pulumi(
+            "config", "rm", "-s", "production", "--path", "aisp-cni:cilium.rolloutTimeoutSeconds"
+        )
+        rerun = engine.up("production")
+        assert rerun.returncode == 0, rerun.output[-3000:]
+        _assert_equal_to_clean(reference, engine, cluster, "production", "after a stuck rollout")
+    finally:
+        script.stop(cluster.workdir)
