@@ -153,6 +153,10 @@ def run_with_api_server_down(
         time.sleep(down_s)
     finally:
         script.restart_process(cluster.workdir, "kube-apiserver")
+        # kwok drops a pod status patch that failed while the API server was down and never
+        # retries it; a kubelet resyncs its pods' status. Restarting kwok resyncs them.
+        script.stop_process(cluster.workdir, "kwok")
+        script.restart_process(cluster.workdir, "kwok")
     try:
         process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -343,9 +347,13 @@ def state_snapshot(engine: Engine, stack: str) -> dict[str, Any]:
         urn = resource["urn"]
         if urn in resources:
             duplicates.append(urn)
+        inputs = dict(resource.get("inputs", {}))
+        if resource["type"] == "command:local:Command":
+            # `triggers` holds the k3d cluster's resource ID, a random string per creation.
+            inputs.pop("triggers", None)
         resources[urn] = {
             "type": resource["type"],
-            "inputs": resource.get("inputs", {}),
+            "inputs": inputs,
             "protect": resource.get("protect", False),
             "retainOnDelete": resource.get("retainOnDelete", False),
             "delete": resource.get("delete", False),

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from cnistack.cni_rollout import values_digest
 from cnistack.config import parse_stack_config
 from cnistack.netpol.renderer import render_policies
 from cnistack.stack_files import load_stack
@@ -248,6 +249,12 @@ def _assert_equal_to_clean(
     releases = helm_releases(cluster)
     if releases:
         assert not [r for r in releases if r["info"]["status"].startswith("pending")], context
+        # The receipt (its digest left out of the comparison: the values hold the cluster's
+        # port) is for the values Helm deployed last.
+        receipt = cluster.api().get(
+            "/api/v1/namespaces/kube-system/configmaps/cnistack-cni-rollout"
+        )["data"]
+        assert receipt["values-sha256"] == values_digest(releases[-1]["config"]), context
 
 
 @pytest.mark.parametrize("point", range(POINTS))
