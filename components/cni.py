@@ -12,7 +12,7 @@ from cnistack import cilium, openshift
 from cnistack.capabilities import CapabilityProfile
 from cnistack.cni_rollout import rollout_plan
 from cnistack.config import StackConfig
-from components.cni_rollout import CniRollout, CniRolloutArgs
+from components.cni_rollout import CniRollout, CniRolloutArgs, helm_pending_hook
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,9 @@ class Cni(pulumi.ComponentResource):
         settings = args.config.cilium_settings
         assert settings is not None  # cni == "cilium"
         ref = cilium.chart_ref(settings)
+        pending = helm_pending_hook(
+            name, cilium.NAMESPACE, cilium.RELEASE_NAME, args.kubeconfig, args.context
+        )
         # A helm.v3.Release rather than a rendered Chart: Cilium's chart relies on Helm
         # hooks and lookups, and operators keep `helm history`/rollback and the cilium
         # CLI, which both read the Helm release.
@@ -145,5 +148,6 @@ class Cni(pulumi.ComponentResource):
                 depends_on=scc,
                 # Deleting the release takes every pod's network down.
                 protect=args.config.protect_cluster_network,
+                hooks=pulumi.ResourceHookBinding(before_create=[pending], before_update=[pending]),
             ),
         )

@@ -53,6 +53,52 @@ class RolloutStuckError(Exception):
     """The rollout did not finish in time; the message names every pod that is not ready."""
 
 
+class HelmPendingError(Exception):
+    """A Helm revision of the release was left pending by an interrupted operation."""
+
+
+def helm_pending_hook(
+    name: str,
+    namespace: str,
+    release: str,
+    kubeconfig: pulumi.Output[str] | None,
+    context: str | None,
+) -> pulumi.ResourceHook:
+    """A before_create/before_update hook for the Helm release: Helm refuses any install or
+    upgrade while a revision is `pending-*` ("another operation (install/upgrade/rollback) is in
+    progress", helm.sh/helm/v3 pkg/action/upgrade.go), which is what a killed `up` leaves; say
+    so, with the revision and the way out, before Helm runs."""
+
+    async def check(_: pulumi.ResourceHookArgs) -> None:
+        config = await kubeconfig.future() if kubeconfig is not None else None
+        api = _api_client(config, context)
+        try:
+            secrets = client.CoreV1Api(api).list_namespaced_secret(
+                namespace,
+                label_selector=f"owner=helm,name={release}",
+                _request_timeout=REQUEST_TIMEOUT_S,
+            )
+        finally:
+            api.close()
+        pending = sorted(
+            (int(s.metadata.labels.get("version", 0)), s.metadata.labels.get("status", ""))
+            for s in secrets.items
+            if str(s.metadata.labels.get("status", "")).startswith("pending-")
+        )
+        if pending:
+            revisions = ", ".join(f"revision {v} {status}" for v, status in pending)
+            raise HelmPendingError(
+                f"Helm release {namespace}/{release}: {revisions}, left by an interrupted "
+                "operation; Helm refuses to install or upgrade it until that record goes. If no "
+                "other helm or pulumi runs on it: kubectl -n "
+                f"{namespace} delete secret -l 'owner=helm,name={release},status in "
+                "(pending-install,pending-upgrade,pending-rollback)', then pulumi up "
+                '(docs/recovery.md, "A killed `pulumi up`").'
+            )
+
+    return pulumi.ResourceHook(f"{name}-helm-pending", check)
+
+
 @dataclass(frozen=True)
 class CniRolloutArgs:
     plan: RolloutPlan

@@ -248,6 +248,13 @@ def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
     """docs/recovery.md, "A killed `pulumi up`", step by step; each step's result is kept."""
     # 1. The killed run still holds the stack's lock (the DIY backend's lock file).
     steps = [engine.pulumi("cancel", "-s", stack, "--yes", "--non-interactive")]
+    if any(status.startswith("pending-") for status in _helm_statuses(cluster)):
+        # What a user who just retries sees: the program names the pending revision and the
+        # way out before Helm runs (components/cni_rollout.py, helm_pending_hook).
+        retry = engine.up(stack)
+        steps.append(retry)
+        assert retry.returncode != 0, retry.output[-3000:]
+        assert "left by an interrupted operation" in retry.output, retry.output[-3000:]
     # 2. A Helm operation cut off leaves its revision `pending-*`, and Helm refuses every later
     #    install or upgrade of the release: drop that record (what
     #    `kubectl -n kube-system delete secret -l 'owner=helm,name=cilium,<PENDING>'` does).

@@ -82,6 +82,12 @@ def test_production_installs_cilium_1_15_0_protected_with_the_adr_values() -> No
     # bounds the chart's hooks, as long as the gate bounds the rollout.
     assert release.inputs["skipAwait"] is True
     assert release.inputs["timeout"] == 900
+    # Before Helm runs: a revision left pending by a killed `up` is reported with the way out
+    # (components/cni_rollout.py, helm_pending_hook), not as Helm's "another operation".
+    assert release.options["hooks"] == {
+        "before_create": ["cni-helm-pending"],
+        "before_update": ["cni-helm-pending"],
+    }
     assert release.options["protect"] is True
     assert run.of_type(COMMAND) == []
 
