@@ -80,10 +80,11 @@ def helm_pending_hook(
             )
         finally:
             api.close()
+        labels = [secret.metadata.labels or {} for secret in secrets.items]
         pending = sorted(
-            (int(s.metadata.labels.get("version", 0)), s.metadata.labels.get("status", ""))
-            for s in secrets.items
-            if str(s.metadata.labels.get("status", "")).startswith("pending-")
+            (int(label.get("version", 0)), str(label.get("status", "")))
+            for label in labels
+            if str(label.get("status", "")).startswith("pending-")
         )
         if pending:
             revisions = ", ".join(f"revision {v} {status}" for v, status in pending)
