@@ -267,7 +267,13 @@ def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
     #    other pending create is dropped (the next `up` applies it again, server-side apply
     #    adopts what exists).
     imports = (
-        ["--import-pending-creates", RELEASE_URN[stack], "kube-system/cilium"]
+        # A string array: URN and ID are one flag each (pkg/cmd/pulumi/operations/refresh.go).
+        [
+            "--import-pending-creates",
+            RELEASE_URN[stack],
+            "--import-pending-creates",
+            "kube-system/cilium",
+        ]
         if _helm_statuses(cluster)
         else []
     )
