@@ -12,26 +12,23 @@ records the result in a receipt, the ConfigMap kube-system/cnistack-cni-rollout:
 An `up` that changes nothing in the release does not wait, so a node that is down does not block
 an unrelated policy change. Hooks do not run in previews.
 
-The hook reads the cluster with the Kubernetes Python client, through the same kubeconfig and
-context as the stack's Kubernetes provider.
+The hook reads the cluster through the same kubeconfig and context as the stack's Kubernetes
+provider (components/kube_reader.py: standard library only).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
+import urllib.error
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import urllib3
-import yaml
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from cnistack.cni_rollout import (
     HELM_RELEASE_ANNOTATION,
@@ -44,9 +41,9 @@ from cnistack.cni_rollout import (
     stuck_message,
 )
 from cnistack.netpol.renderer import MANAGED_BY
+from components.kube_reader import ApiError, KubeReader
 
 POLL_S = 2.0
-REQUEST_TIMEOUT_S = (5, 30)
 
 
 class RolloutStuckError(Exception):
@@ -71,16 +68,13 @@ def helm_pending_hook(
 
     async def check(_: pulumi.ResourceHookArgs) -> None:
         config = await kubeconfig.future() if kubeconfig is not None else None
-        api = _api_client(config, context)
+        reader = KubeReader(config, context)
         try:
-            secrets = client.CoreV1Api(api).list_namespaced_secret(
-                namespace,
-                label_selector=f"owner=helm,name={release}",
-                _request_timeout=REQUEST_TIMEOUT_S,
-            )
+            selector = urllib.parse.quote(f"owner=helm,name={release}")
+            secrets = reader.get(f"/api/v1/namespaces/{namespace}/secrets?labelSelector={selector}")
         finally:
-            api.close()
-        labels = [secret.metadata.labels or {} for secret in secrets.items]
+            reader.close()
+        labels = [item["metadata"].get("labels") or {} for item in secrets["items"]]
         pending = sorted(
             (int(label.get("version", 0)), str(label.get("status", "")))
             for label in labels
@@ -124,7 +118,7 @@ class CniRollout(pulumi.ComponentResource):
 
         async def wait(_: pulumi.ResourceHookArgs) -> None:
             kubeconfig = await args.kubeconfig.future() if args.kubeconfig is not None else None
-            reader = functools.partial(_api_client, kubeconfig, args.context)
+            reader = functools.partial(KubeReader, kubeconfig, args.context)
             await asyncio.get_running_loop().run_in_executor(
                 None, functools.partial(wait_for_rollout, plan, reader)
             )
@@ -149,76 +143,42 @@ class CniRollout(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
-    configuration = client.Configuration()
-    if kubeconfig:
-        config.load_kube_config_from_dict(
-            yaml.safe_load(kubeconfig), context=context, client_configuration=configuration
-        )
-    else:
-        config.load_kube_config(context=context, client_configuration=configuration)
-    # One attempt per poll: the loop below is the retry, bounded by the plan's timeout.
-    configuration.retries = 0
-    return client.ApiClient(configuration)
-
-
 class _Cluster:
     """The few reads the gate needs, as the API's JSON."""
 
-    def __init__(self, api: client.ApiClient) -> None:
-        self.apps = client.AppsV1Api(api)
-        self.core = client.CoreV1Api(api)
-
-    @staticmethod
-    def _json(response: Any) -> Any:
-        return json.loads(response.data)
+    def __init__(self, reader: KubeReader) -> None:
+        self.reader = reader
 
     def workload(self, workload: Workload) -> dict[str, Any] | None:
-        read = (
-            self.apps.read_namespaced_daemon_set
-            if workload.kind == "DaemonSet"
-            else self.apps.read_namespaced_deployment
-        )
+        plural = "daemonsets" if workload.kind == "DaemonSet" else "deployments"
         try:
             return dict(
-                self._json(
-                    read(
-                        workload.name,
-                        workload.namespace,
-                        _preload_content=False,
-                        _request_timeout=REQUEST_TIMEOUT_S,
-                    )
+                self.reader.get(
+                    f"/apis/apps/v1/namespaces/{workload.namespace}/{plural}/{workload.name}"
                 )
             )
-        except ApiException as error:
+        except ApiError as error:
             if error.status == 404:
                 return None
             raise
 
     def pods(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         labels = obj.get("spec", {}).get("selector", {}).get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        response = self.core.list_namespaced_pod(
-            obj["metadata"]["namespace"],
-            label_selector=selector,
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT_S,
-        )
-        return list(self._json(response)["items"])
+        selector = urllib.parse.quote(",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        namespace = obj["metadata"]["namespace"]
+        found = self.reader.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")
+        return list(found["items"])
 
     def release_workloads(self, namespace: str, release: str) -> list[Workload]:
         """Every DaemonSet and Deployment Helm installed for the release (values the stack sets
         through extraValues may add some the plan does not name)."""
         found: list[Workload] = []
-        listers: tuple[tuple[WorkloadKind, Callable[..., Any]], ...] = (
-            ("DaemonSet", self.apps.list_namespaced_daemon_set),
-            ("Deployment", self.apps.list_namespaced_deployment),
+        kinds: tuple[tuple[WorkloadKind, str], ...] = (
+            ("DaemonSet", "daemonsets"),
+            ("Deployment", "deployments"),
         )
-        for kind, lister in listers:
-            items = self._json(
-                lister(namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_S)
-            )["items"]
-            for item in items:
+        for kind, plural in kinds:
+            for item in self.reader.get(f"/apis/apps/v1/namespaces/{namespace}/{plural}")["items"]:
                 annotations = item["metadata"].get("annotations") or {}
                 if annotations.get(HELM_RELEASE_ANNOTATION) == release:
                     found.append(Workload(kind, namespace, item["metadata"]["name"], None, None))
@@ -241,7 +201,7 @@ def _survey(cluster: _Cluster, plan: RolloutPlan) -> list[Verdict]:
 
 def wait_for_rollout(
     plan: RolloutPlan,
-    connect: Callable[[], client.ApiClient],
+    connect: Callable[[], KubeReader],
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
@@ -250,26 +210,24 @@ def wait_for_rollout(
     start = clock()
     verdicts: list[Verdict] = []
     last_error: str | None = None
-    api = connect()
+    reader = connect()
     try:
-        cluster = _Cluster(api)
+        cluster = _Cluster(reader)
         while True:
             try:
                 verdicts = _survey(cluster, plan)
                 last_error = None
                 if all(v.done for v in verdicts):
                     return
-            except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
+            except (ApiError, urllib.error.URLError, OSError, ValueError) as error:
                 last_error = _short(error)
             waited = clock() - start
             if waited >= plan.timeout_s:
                 raise RolloutStuckError(stuck_message(plan, verdicts, waited, last_error))
             sleep(POLL_S)
     finally:
-        api.close()
+        reader.close()
 
 
 def _short(error: Exception) -> str:
-    if isinstance(error, ApiException):
-        return f"HTTP {error.status} {error.reason}"
     return f"{type(error).__name__}: {error}".splitlines()[0]

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from cnistack.cni_rollout import RolloutPlan, Workload
-from components.cni_rollout import RolloutStuckError, _api_client, wait_for_rollout
+from components.cni_rollout import RolloutStuckError, wait_for_rollout
+from components.kube_reader import KubeReader
 from tests.local_cluster import LocalCluster, script
 
 pytestmark = pytest.mark.engine
@@ -61,7 +62,7 @@ def _plan(timeout_s: int) -> RolloutPlan:
 
 
 def _connect(cluster: LocalCluster) -> Any:
-    return functools.partial(_api_client, cluster.kubeconfig.read_text(), "local")
+    return functools.partial(KubeReader, cluster.kubeconfig.read_text(), "local")
 
 
 def test_the_gate_returns_once_every_agent_is_ready(

@@ -76,5 +76,5 @@ def test_network_policy_set_applies_each_manifest_in_its_namespace() -> None:
     assert sorted(policy.options["dependencies"]) == [
         namespace_urn,
         policy_urn + "ai-apps-to-postgresql-ingress",
-        policy_urn + "allow-kube-dns",
+        policy_urn + "allow-dns",
     ]

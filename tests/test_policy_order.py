@@ -35,7 +35,7 @@ def test_production_ai_apps_deny_waits_for_dns_and_every_flow_of_the_namespace()
         "platform-cnp-ai-apps-frontend-reads-api-ingress",
         "platform-cnp-ai-apps-router-to-frontend-ingress",
         "platform-np-ai-apps-ai-apps-to-postgresql-egress",
-        "platform-np-ai-apps-allow-kube-dns",
+        "platform-np-ai-apps-allow-dns",
         "platform-np-ai-apps-api-server-to-vllm-egress",
         "platform-np-ai-apps-frontend-reads-api-egress",
         "platform-ns-ai-apps",
@@ -55,6 +55,6 @@ def test_every_default_deny_depends_on_every_allow_of_its_namespace(stack: str) 
             for p in policies
             if p.inputs["metadata"]["namespace"] == namespace and p is not deny
         }
-        assert f"platform-np-{namespace}-allow-kube-dns" in allows
+        assert f"platform-np-{namespace}-allow-dns" in allows
         missing = allows - set(map(_name, deny.options["dependencies"]))
         assert not missing, f"{stack}: {namespace}/default-deny may be applied before {missing}"
