@@ -248,7 +248,8 @@ def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
     """docs/recovery.md, "A killed `pulumi up`", step by step; each step's result is kept."""
     # 1. The killed run still holds the stack's lock (the DIY backend's lock file).
     steps = [engine.pulumi("cancel", "-s", stack, "--yes", "--non-interactive")]
-    if any(status.startswith("pending-") for status in _helm_statuses(cluster)):
+    pending = any(status.startswith("pending-") for status in _helm_statuses(cluster))
+    if pending and stack == "production":  # the homelab's retry may stop on k3d first (step 4)
         # What a user who just retries sees: the program names the pending revision and the
         # way out before Helm runs (components/cni_rollout.py, helm_pending_hook).
         retry = engine.up(stack)
