@@ -166,7 +166,11 @@ def _fresh(tmp: Path, scenario: Scenario) -> tuple[Engine, LocalCluster]:
     cluster = start_cluster(tmp / "cluster", scenario.nodes)
     apply_cilium_crds(cluster)
     prefix = (DOUBLES,) if scenario.stack == "homelab" else ()
-    return Engine(tmp / "engine", path_prefix=prefix), cluster
+    engine = Engine(tmp / "engine", path_prefix=prefix)
+    # `up --event-log` (the engine events the kill points are counted in) is only offered with
+    # PULUMI_DEBUG_COMMANDS (pkg/cmd/pulumi/operations/up.go).
+    engine.env["PULUMI_DEBUG_COMMANDS"] = "true"
+    return engine, cluster
 
 
 def _up_logged(engine: Engine, stack: str, log: Path) -> Result:
