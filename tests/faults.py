@@ -185,6 +185,9 @@ class Watcher:
     cluster: LocalCluster
     # namespace -> names of the NetworkPolicies/CNPs that must exist whenever its deny does.
     allows: dict[str, set[str]]
+    # False across the homelab's CNI switch: the k3d cluster is replaced, storage goes with it
+    # (by design; the program never deletes it itself: retainOnDelete, deletedWith).
+    watch_storage: bool = True
     interval_s: float = 0.2
     violations: list[str] = field(default_factory=list)
     observations: int = 0
@@ -226,6 +229,9 @@ class Watcher:
                     self.violations.append(
                         f"{namespace}/{DENY} applied while {sorted(missing)} missing"
                     )
+        self.observations += 1
+        if not self.watch_storage:
+            return
         try:
             storage = api.get(f"/api/v1/namespaces/{STORAGE}")
         except urllib.error.HTTPError as error:
@@ -238,7 +244,6 @@ class Watcher:
         ):
             self.violations.append(f"namespace {STORAGE} deleted (uid {self._storage_uid})")
         self._storage_uid = self._storage_uid or uid
-        self.observations += 1
 
     def _run(self) -> None:
         while not self._stop.is_set():
