@@ -1,0 +1,62 @@
+"""Shared pieces of the datapath tests: the lab module (scripts/datapath_lab.py), a skip-free
+prerequisite check, and the root network namespace's state that a stopped lab must leave as
+it found it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cnistack.cli.verify_command import load_lab
+
+lab_module = load_lab()
+
+
+ENFORCER_BINARIES = {
+    "kube-router": ("bin/flanneld", "bin/kube-router", "cni-bin/flannel", "cni-bin/bridge"),
+    "cilium": ("bin/cilium-agent", "cni-bin/cilium-cni", "cilium-lib/bpf"),
+}
+
+
+def require_lab(enforcer: str = "kube-router") -> None:
+    """Fail (not skip: `make test` runs these) with what is missing to run the lab here."""
+    missing = lab_module.missing_prerequisites(enforcer)
+    if missing:
+        pytest.fail(f"the datapath lab needs {', '.join(missing)}")
+    needed = ("bin/etcd", "bin/kube-apiserver", "bin/kube-controller-manager", "cni-bin/loopback")
+    for name in (*needed, *ENFORCER_BINARIES[enforcer]):
+        if not (lab_module.toolchain_dir() / name).exists():
+            pytest.fail(f"no {name} in the toolchain: run `make toolchain`")
+
+
+def host_state() -> dict[str, Any]:
+    """What the lab must not change in the namespace it runs from: links, addresses, routes,
+    iptables rules, ipsets, network namespaces, BPF pins."""
+
+    def out(*argv: str) -> str:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return done.stdout
+
+    def strip_counters(text: str) -> list[str]:
+        return [
+            line
+            for line in text.splitlines()
+            if line and not line.startswith("#") and not line.startswith(":")
+        ]
+
+    bpf = Path("/sys/fs/bpf")
+    return {
+        "links": sorted(
+            line.split(":")[1].strip() for line in out("ip", "-o", "link").splitlines()
+        ),
+        "addresses": out("ip", "-o", "addr"),
+        "routes": out("ip", "route", "show", "table", "all"),
+        "iptables": strip_counters(out("iptables-save")),
+        "ipsets": out("ipset", "list", "-n"),
+        # Only the labs' namespaces: other engineers' tests may make their own meanwhile.
+        "netns": sorted(n for n in lab_module.netns_names() if n.startswith("dpl")),
+        "bpf_pins": sorted(str(p) for p in bpf.rglob("*")) if bpf.is_dir() else [],
+    }
