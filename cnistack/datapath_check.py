@@ -15,8 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cnistack.connectivity import Analyzer, Request, load_documents
-from cnistack.connectivity.inputs import Enforcement
+from reachability import Analyzer, Request, load_documents
 
 # Addresses no probe may use as "outside the cluster": the lab's own networks (pod CIDR given by
 # the caller, the underlay 172.30.0.0/24, the service range) and what is not routable.
@@ -72,7 +71,7 @@ def with_pod_ips(documents: list[dict[str, Any]], ips: dict[str, str]) -> list[d
     return out
 
 
-def analyzer_for(documents: list[dict[str, Any]], enforcement: Enforcement) -> Analyzer:
+def analyzer_for(documents: list[dict[str, Any]], enforcement: str) -> Analyzer:
     return Analyzer(load_documents((d, "lab") for d in documents), enforcement)
 
 
@@ -208,7 +207,7 @@ class Outcome:
 def differential(
     lab: LabLike,
     documents: list[dict[str, Any]],
-    enforcement: Enforcement,
+    enforcement: str,
     pod_cidr: str,
     confirm_timeout: float,
 ) -> Outcome:

@@ -1217,7 +1217,13 @@ class Lab:
         for node in self.state.nodes:
             repo = agent_get(self.agent_sock(node), "/policy")
             text = repo.get("policy") or ""
-            present = set(re.findall(r"io\.cilium\.k8s\.policy\.uid=([0-9a-f-]{36})", text))
+            # The rules' labels, as JSON objects ({"key": "io.cilium.k8s.policy.uid", "value":
+            # ...}, pkg/labels Label) or as `k8s:key=value` strings.
+            present = set(
+                re.findall(
+                    r"policy\.uid[^0-9a-f]{0,40}([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})", text
+                )
+            )
             missing = [name for uid, name in wanted.items() if uid not in present]
             if missing:
                 return f"{node}'s agent has not imported {', '.join(sorted(missing)[:3])}"

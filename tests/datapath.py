@@ -4,8 +4,11 @@ it found it."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,6 +22,21 @@ ENFORCER_BINARIES = {
     "kube-router": ("bin/flanneld", "bin/kube-router", "cni-bin/flannel", "cni-bin/bridge"),
     "cilium": ("bin/cilium-agent", "cni-bin/cilium-cni", "cilium-lib/bpf"),
 }
+
+
+def load_oracle_helpers() -> ModuleType:
+    """analyzer/tests/cilium_oracle.py (the random cluster generator), by path: the analyzer's
+    tests are their own project, not a package of this one."""
+    name = "cilium_oracle"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "analyzer/tests/cilium_oracle.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def require_lab(enforcer: str = "kube-router") -> None:

@@ -1,6 +1,6 @@
 """Differential campaigns: seeded random clusters through a real enforcer and the analyzer.
 
-The clusters come from the generator of the Cilium oracle campaign (tests/cilium_oracle.py,
+The clusters come from the generator of the Cilium oracle campaign (analyzer/tests/cilium_oracle.py,
 `random_case`): three namespaces, up to nine pods with random labels, service accounts and named
 ports, one to four random policies. For kube-router only its NetworkPolicies are kept (K3s's
 controller ignores Cilium's kinds). Each cluster is applied to one running lab (the previous
@@ -25,8 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnistack import datapath_check
-from tests.cilium_oracle import Case, manifests, random_case
-from tests.datapath import lab_module
+from tests.datapath import lab_module, load_oracle_helpers
+
+# The generator of the Cilium oracle campaign lives with the analyzer's tests.
+_oracle = load_oracle_helpers()
+Case = dict[str, Any]
+manifests = _oracle.manifests
+random_case = _oracle.random_case
 
 ENFORCEMENT_KINDS = {
     "kube-router": ("NetworkPolicy",),

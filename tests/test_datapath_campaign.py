@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cnistack.connectivity import InputError
+from reachability import InputError
 from tests.datapath import lab_module, require_lab
 from tests.datapath_campaign import (
     CampaignResult,

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from cnistack import datapath_check
-from cnistack.connectivity.stack_source import stack_documents
+from cnistack.stack_documents import stack_documents
 from cnistack.stack_files import PROJECT_DIR, committed_stacks, load_stack
 
 
