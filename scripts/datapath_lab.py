@@ -70,6 +70,19 @@ CONFIRM_TIMEOUT_S = 4.0
 CNI_VERSION = "0.4.0"  # the newest the flannel plugin (CNI library v0.8.1) speaks
 CLONE_NEWNET = 0x40000000
 LLVM_BIN = "/usr/lib/llvm-19/bin"
+# cilium-agent sets these machine-wide sysctls at start (pkg/datapath/loader/base.go
+# Reinitialize, errors ignored); kernel.unprivileged_bpf_disabled=1 cannot even be undone until
+# reboot. They are not a namespace's, so each agent sees them read-only (bind mounts in the mount
+# namespace `ip netns exec` gives it) and the machine keeps its own values.
+GLOBAL_SYSCTLS = (
+    "/proc/sys/kernel/timer_migration",
+    "/proc/sys/kernel/unprivileged_bpf_disabled",
+    "/proc/sys/net/core/bpf_jit_enable",
+)
+READONLY_GLOBAL_SYSCTLS = (
+    f"for f in {' '.join(GLOBAL_SYSCTLS)}; do "
+    '[ -e "$f" ] && mount --bind -o ro "$f" "$f"; done; exec "$@"'
+)
 KUBELET_ANNOTATION = "volumes.kubernetes.io/controller-managed-attach-detach"
 
 
@@ -704,7 +717,8 @@ class Lab:
         for sub in ("run", "bpffs", "cgroup", "lib"):
             (d / sub).mkdir(exist_ok=True)
         _spawn(self.workdir, self.state, f"cilium-agent-{node}", [
-            "ip", "netns", "exec", self.node_netns(node), _tool("cilium-agent"),
+            "ip", "netns", "exec", self.node_netns(node), "sh", "-c", READONLY_GLOBAL_SYSCTLS,
+            "cilium-agent", _tool("cilium-agent"),
             "--k8s-kubeconfig-path", str(self.workdir / "node-kubeconfig"),
             "--cluster-name", "default", "--identity-allocation-mode", "crd",
             "--ipam", "kubernetes", "--routing-mode", "tunnel", "--tunnel-protocol", "vxlan",
@@ -1221,7 +1235,9 @@ class Lab:
             # ...}, pkg/labels Label) or as `k8s:key=value` strings.
             present = set(
                 re.findall(
-                    r"policy\.uid[^0-9a-f]{0,40}([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})", text
+                    r"policy\.uid.{0,80}?([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})",
+                    text,
+                    re.DOTALL,
                 )
             )
             missing = [name for uid, name in wanted.items() if uid not in present]

@@ -5,6 +5,7 @@ it found it."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,11 @@ def host_state() -> dict[str, Any]:
         ]
 
     bpf = Path("/sys/fs/bpf")
+    # BPF programs are the kernel's, not a namespace's: Cilium's (cil_*, tail_*) must all go.
+    progs = json.loads(out("bpftool", "prog", "show", "--json") or "[]")
+    cilium_progs = sorted(
+        p.get("name", "") for p in progs if p.get("name", "").startswith(("cil_", "tail_"))
+    )
     return {
         "links": sorted(
             line.split(":")[1].strip() for line in out("ip", "-o", "link").splitlines()
@@ -77,4 +83,7 @@ def host_state() -> dict[str, Any]:
         # Only the labs' namespaces: other engineers' tests may make their own meanwhile.
         "netns": sorted(n for n in lab_module.netns_names() if n.startswith("dpl")),
         "bpf_pins": sorted(str(p) for p in bpf.rglob("*")) if bpf.is_dir() else [],
+        "cilium_bpf_programs": cilium_progs,
+        # Machine-wide sysctls cilium-agent would set (scripts/datapath_lab.py GLOBAL_SYSCTLS).
+        "global_sysctls": {f: Path(f).read_text() for f in lab_module.GLOBAL_SYSCTLS},
     }
