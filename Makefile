@@ -25,7 +25,7 @@ OWN_SECRETS = if [ -z "$${PULUMI_CONFIG_PASSPHRASE}$${PULUMI_CONFIG_PASSPHRASE_F
 # built from Go modules by scripts/toolchain.sh.
 TOOLCHAIN_ENV = command -v pulumi >/dev/null || eval "$$(bash scripts/toolchain.sh --print-env)"
 
-.PHONY: help install toolchain toolchain-for-tests homelab-prerequisites homelab preview test test-fast fuzz lint lint-analyzer typecheck typecheck-analyzer format render connectivity bench clean
+.PHONY: help install toolchain toolchain-for-tests homelab-prerequisites homelab preview test test-fast fuzz lint lint-analyzer typecheck typecheck-analyzer format render connectivity bench clean datapath-prerequisites verify
 
 help:
 	@echo "make homelab     check Docker and k3d, install, then pulumi up -s homelab (local backend)"
@@ -36,6 +36,7 @@ help:
 	@echo "make render      write both stacks' manifests under out/"
 	@echo "make connectivity  where homelab is wider than production; redraws docs/img/*.svg"
 	@echo "make bench       connectivity and mocks benchmarks (benchmarks/)"
+	@echo "make verify      both stacks' policies through their real datapaths (Linux, root)"
 
 $(VENV)/.installed: requirements.txt analyzer/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,23 @@ toolchain:
 # (docs/real-engine.md, build times there). Warm: under a second.
 toolchain-for-tests:
 	bash scripts/toolchain.sh
+
+# What the datapath lab runs besides the toolchain (docs/datapath-lab.md): iproute2, iptables
+# and ipset for K3s's Flannel + kube-router; clang/llc 19 for cilium-agent's BPF (Cilium 1.19);
+# bpftool for the tests that check a stopped lab left no BPF program behind.
+DATAPATH_DEBS := iproute2 iptables ipset bpftool clang-19 llvm-19
+datapath-prerequisites:
+	@missing=$$(for p in $(DATAPATH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $$missing (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# ADR-013's "verify" step before merge: each stack rendered, applied in the datapath lab with
+# its own enforcer, probed with real packets and compared with the analyzer (exit 1 on any
+# difference).
+verify: install datapath-prerequisites toolchain-for-tests
+	$(PY) -m cnistack verify --stack homelab
 
 # Docker running and k3d present, checked before anything is built.
 homelab-prerequisites:
@@ -117,7 +135,7 @@ fuzz: $(DEV_VENV)/.installed
 	  -p no:cacheprovider --hypothesis-show-statistics -q
 
 # The README's test command; .ci/run calls it. Builds the engine when its cache is missing.
-test: install lint typecheck toolchain-for-tests
+test: install lint typecheck datapath-prerequisites toolchain-for-tests
 	$(DEV_PY) -m pytest
 
 render: $(VENV)/.installed

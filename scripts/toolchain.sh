@@ -30,6 +30,18 @@ K8S_V=v1.33.13        # k8s.io/kubernetes: kube-apiserver, kube-controller-manag
 ETCD_V=v3.6.16        # go.etcd.io/etcd/server/v3 (etcdmain.Main)
 KWOK_V=v0.7.0         # sigs.k8s.io/kwok (simulated nodes and pods)
 CILIUM_V=v1.15.0      # github.com/cilium/cilium: the chart and CRDs (ADR-013 pins Cilium 1.15.0)
+# The datapath lab (scripts/datapath_lab.py, docs/datapath-lab.md): the real enforcers.
+KUBE_ROUTER_V=v2.1.0  # github.com/cloudnativelabs/kube-router/v2: the NetworkPolicy controller K3s
+                      # embeds (K3s's fork k3s-io/kube-router is not served; v2.1.0 is the only v2)
+FLANNEL_V=v0.27.4     # github.com/flannel-io/flannel: flanneld, VXLAN backend, kube subnet manager
+CNI_PLUGINS_V=v1.7.1  # github.com/containernetworking/plugins: bridge, host-local, portmap, loopback
+# Flannel's CNI plugin: github.com/flannel-io/cni-plugin is not served by the module proxy (403 at
+# every version); its code started as plugins/meta/flannel of containernetworking/plugins, whose
+# last release with it is v0.9.1 (same delegate-to-bridge + host-local logic).
+FLANNEL_CNI_V=v0.9.1
+# cilium-agent + cilium-cni: the production stack's Cilium. When CILIUM_V (above) is the
+# production pin (1.19.6, ADR-013 upgrade), this line becomes CILIUM_AGENT_V=$CILIUM_V.
+CILIUM_AGENT_V=v1.19.6
 # pulumi-kubernetes provider: v4.34.2 (the SDK pin) is not served by the module proxy; this
 # pseudo-version is, a commit (f47bc2d6f199, 2026-01-15) between v4.24.0 and v4.25.0. Its
 # `replace .../sdk/v4 => ../sdk` is met by the sdk module at PULUMI_K8S_SDK_V.
@@ -76,6 +88,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REQ="$ROOT/requirements.txt"
 TC="${CNISTACK_TOOLCHAIN_DIR:-$HOME/.cache/cnistack/toolchain}"
 BIN="$TC/bin"
+CNI_BIN="$TC/cni-bin"   # the datapath lab's CNI_PATH: the plugins a kubelet would call
 PHOME="$TC/pulumi-home"
 STAMPS="$TC/stamps"
 STANDINS="$ROOT/tools/pulumi-standins"
@@ -103,7 +116,9 @@ case "${1:-}" in
     echo "$CILIUM_DIR"; exit 0 ;;
   --print-versions)
     printf '%s\n' "K8S_V=$K8S_V" "ETCD_V=$ETCD_V" "KWOK_V=$KWOK_V" "CILIUM_V=$CILIUM_V" \
-      "PULUMI_K8S_PROVIDER_V=$PULUMI_K8S_PROVIDER_V" "PULUMI_K8S_PLUGIN_VERSION=$PULUMI_K8S_PLUGIN_VERSION"
+      "PULUMI_K8S_PROVIDER_V=$PULUMI_K8S_PROVIDER_V" "PULUMI_K8S_PLUGIN_VERSION=$PULUMI_K8S_PLUGIN_VERSION" \
+      "KUBE_ROUTER_V=$KUBE_ROUTER_V" "FLANNEL_V=$FLANNEL_V" "CNI_PLUGINS_V=$CNI_PLUGINS_V" \
+      "FLANNEL_CNI_V=$FLANNEL_CNI_V" "CILIUM_AGENT_V=$CILIUM_AGENT_V"
     exit 0 ;;
   "") ;;
   *) echo "usage: $0 [--print-env | --print-cilium-dir | --print-versions]" >&2; exit 2 ;;
@@ -341,6 +356,70 @@ build_oracle() {  # its own GOMODCACHE/GOCACHE (scripts/build_cilium_oracle.sh),
   }
 }
 
+# ---- the datapath lab's real enforcers (scripts/datapath_lab.py, docs/datapath-lab.md) ----------
+goinstall() {  # goinstall GOBIN LOGNAME LDFLAGS MODULE/PKG@V...: only the binaries the lab runs
+  local gobin="$1" logname="$2" ldflags="$3"; shift 3
+  mkdir -p "$gobin"
+  log "go install $* -> $gobin"
+  (cd "$TC" && GOBIN="$gobin" go install -p "$JOBS" -trimpath -ldflags "-s -w $ldflags" "$@") \
+    >"$TC/logs/$logname.log" 2>&1 || { tail -n 30 "$TC/logs/$logname.log" >&2; return 1; }
+}
+
+build_kuberouter() {  # --run-firewall only: the NetworkPolicy controller (no BGP, no proxy)
+  goinstall "$BIN" kube-router "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_V" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_V"
+}
+
+build_flannel() {  # cgo on amd64, as flannel's Makefile: main.go imports the UDP backend, whose amd64 code is C
+  CGO_ENABLED=1 goinstall "$BIN" flanneld "-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_V" \
+    "github.com/flannel-io/flannel@$FLANNEL_V" || return 1
+  mv -f "$BIN/flannel" "$BIN/flanneld"
+}
+
+build_cniplugins() {
+  local m=github.com/containernetworking/plugins
+  goinstall "$CNI_BIN" cni-plugins "-X $m/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_V" \
+    "$m/plugins/main/bridge@$CNI_PLUGINS_V" "$m/plugins/ipam/host-local@$CNI_PLUGINS_V" \
+    "$m/plugins/meta/portmap@$CNI_PLUGINS_V" "$m/plugins/main/loopback@$CNI_PLUGINS_V"
+}
+
+build_flannelcni() {
+  goinstall "$CNI_BIN" flannel-cni "" "github.com/containernetworking/plugins/plugins/meta/flannel@$FLANNEL_CNI_V"
+}
+
+# cilium-agent + cilium-cni from a wrapper module: a dependency's `replace` lines are ignored, so
+# the wrapper repeats cilium's own (its go.mod: the controller-tools and gobgp forks). The agent
+# compiles its BPF programs at run time from <lib-dir>/bpf (clang 19 for 1.19, docs/datapath-lab.md):
+# cilium-lib/bpf is a copy of the module's bpf/ tree.
+build_ciliumagent() {
+  local src="$TC/src/cilium-agent" dir
+  dir="$(mod_dir "github.com/cilium/cilium@$CILIUM_AGENT_V")" || return 1
+  rm -rf "$src"; mkdir -p "$src"
+  {
+    printf 'module cnistack/cilium-agent\n\ngo %s\n\nrequire github.com/cilium/cilium %s\n\n' \
+      "$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$dir/go.mod")" "$CILIUM_AGENT_V"
+    grep -E '^replace [^ ]+ => [^ .][^ ]* v[^ ]+$' "$dir/go.mod"
+  } >"$src/go.mod"
+  cat >"$src/tools.go" <<'GO'
+//go:build tools
+
+// The main packages this module builds; the import keeps them in go.mod/go.sum.
+package tools
+
+import (
+	_ "github.com/cilium/cilium/daemon"
+	_ "github.com/cilium/cilium/plugins/cilium-cni"
+)
+GO
+  cp "$dir/go.sum" "$src/go.sum"; chmod u+w "$src/go.sum"
+  (cd "$src" && go mod tidy) >"$TC/logs/cilium-agent-tidy.log" 2>&1 || { tail -n 20 "$TC/logs/cilium-agent-tidy.log" >&2; return 1; }
+  local x="-X 'github.com/cilium/cilium/pkg/version.ciliumVersion=${CILIUM_AGENT_V#v} cnistack'"
+  gobuild "$src" "$BIN/cilium-agent" "$x" github.com/cilium/cilium/daemon || return 1
+  gobuild "$src" "$CNI_BIN/cilium-cni" "$x" github.com/cilium/cilium/plugins/cilium-cni || return 1
+  rm -rf "$TC/cilium-lib"; mkdir -p "$TC/cilium-lib"
+  cp -r "$dir/bpf" "$TC/cilium-lib/bpf"; chmod -R u+w "$TC/cilium-lib"
+}
+
 # ---- build, in the order others wait on -------------------------------------------------------
 START=$SECONDS
 piece etcd "etcd=$ETCD_V" "$BIN/etcd"
@@ -352,6 +431,11 @@ piece langhost "pulumi>=$PULUMI_PIN standins=$STANDINS_HASH" "$BIN/pulumi-langua
 piece command "command=$CMD_PIN src=$([[ -d $CMD_SRC/provider ]] && echo local || echo online)" "$BIN/pulumi-resource-command"
 piece kubernetes "kubernetes-provider=$PULUMI_K8S_PROVIDER_V sdk=$PULUMI_K8S_SDK_V" "$BIN/pulumi-resource-kubernetes"
 piece oracle "cilium=$CILIUM_V src=$ORACLE_HASH" "$BIN/cilium-oracle"
+piece kuberouter "kube-router=$KUBE_ROUTER_V" "$BIN/kube-router"
+piece flannel "flannel=$FLANNEL_V" "$BIN/flanneld"
+piece cniplugins "cni-plugins=$CNI_PLUGINS_V" "$CNI_BIN/bridge" "$CNI_BIN/host-local" "$CNI_BIN/portmap" "$CNI_BIN/loopback"
+piece flannelcni "flannel-cni=$FLANNEL_CNI_V" "$CNI_BIN/flannel"
+piece ciliumagent "cilium-agent=$CILIUM_AGENT_V" "$BIN/cilium-agent" "$CNI_BIN/cilium-cni" "$TC/cilium-lib/bpf"
 
 if [[ ${#MISSING[@]} -gt 0 ]]; then
   log "MISSING: ${MISSING[*]} (logs in $TC/logs)"

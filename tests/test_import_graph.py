@@ -345,6 +345,8 @@ def test_the_analyzer_project_is_found_when_it_exists(tmp_path: Path) -> None:
 CNISTACK_MAY_IMPORT: dict[str, set[str] | None] = {
     "cnistack.stack_documents": None,  # the one adapter from a stack to documents
     "cnistack.cli.connectivity_command": None,  # the CLI wrapper adding stack sources
+    # verify and the datapath campaigns: the model's answer for each probe, public API only.
+    "cnistack.datapath_check": {"reachability"},
     "cnistack.key_hints": {"reachability.hints"},
     "cnistack.netpol.policy_model": {"reachability", "reachability.k8s_names"},
     "cnistack.netpol.renderer": {"reachability.k8s_names"},
