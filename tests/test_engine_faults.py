@@ -54,7 +54,7 @@ from tests.local_cluster import (
 pytestmark = pytest.mark.engine
 
 SEED = int(os.environ.get("CNISTACK_FAULT_SEED", "21"))
-POINTS = int(os.environ.get("CNISTACK_FAULT_POINTS", "1"))
+POINTS = int(os.environ.get("CNISTACK_FAULT_POINTS", "2"))
 DOUBLES = Path(__file__).resolve().parent / "engine_doubles"
 CHART = "cilium.chart.source.path"
 
