@@ -10,13 +10,19 @@ import pulumi_kubernetes as k8s
 
 from cnistack import cilium, openshift
 from cnistack.capabilities import CapabilityProfile
+from cnistack.cilium_upgrade import UpgradePlan
 from cnistack.config import StackConfig
+
+# What a release keeps while the preflight of a minor step runs: everything that would change it.
+HELD_DURING_PREFLIGHT = ["chart", "version", "values", "repositoryOpts"]
 
 
 @dataclass(frozen=True)
 class CniArgs:
     config: StackConfig
     provider: k8s.Provider
+    # This run's step on Cilium's upgrade path (cnistack/cilium_upgrade.py); None for OLM.
+    upgrade: UpgradePlan | None = None
 
 
 class Cni(pulumi.ComponentResource):
@@ -96,8 +102,36 @@ class Cni(pulumi.ComponentResource):
     def _install_cilium(
         self, name: str, args: CniArgs, scc: list[pulumi.Resource]
     ) -> k8s.helm.v3.Release:
+        upgrade = args.upgrade
         settings = args.config.cilium_settings
         assert settings is not None  # cni == "cilium"
+        first_installed = upgrade.first_installed if upgrade else None
+        # Stage 1 of a minor step (upstream's preflight check, cnistack/cilium_upgrade.py): the
+        # release stays exactly as deployed, so the engine keeps its stored chart and values.
+        holding = bool(upgrade and upgrade.release_version != upgrade.target)
+        if upgrade and upgrade.preflight:
+            pre_ref = cilium.chart_ref(settings)
+            scc = [
+                *scc,
+                k8s.helm.v3.Release(
+                    f"{name}-cilium-preflight",
+                    k8s.helm.v3.ReleaseArgs(
+                        name=cilium.PREFLIGHT_RELEASE_NAME,
+                        chart=pre_ref.chart,
+                        version=pre_ref.version,
+                        namespace=cilium.NAMESPACE,
+                        repository_opts=(
+                            k8s.helm.v3.RepositoryOptsArgs(repo=pre_ref.repository)
+                            if pre_ref.repository
+                            else None
+                        ),
+                        values=cilium.preflight_values(args.config),
+                    ),
+                    opts=pulumi.ResourceOptions(
+                        parent=self, provider=args.provider, depends_on=scc
+                    ),
+                ),
+            ]
         ref = cilium.chart_ref(settings)
         # A helm.v3.Release rather than a rendered Chart: Cilium's chart relies on Helm
         # hooks and lookups, and operators keep `helm history`/rollback and the cilium
@@ -112,7 +146,11 @@ class Cni(pulumi.ComponentResource):
                 repository_opts=(
                     k8s.helm.v3.RepositoryOptsArgs(repo=ref.repository) if ref.repository else None
                 ),
-                values=cilium.helm_values(args.config),
+                values=cilium.helm_values(args.config, first_installed),
+                # The whole value set every time: upstream forbids `--reuse-values` across
+                # minors (Documentation/operations/upgrade.rst), and a value the stack dropped
+                # must not survive in the release.
+                reuse_values=False,
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -120,5 +158,6 @@ class Cni(pulumi.ComponentResource):
                 depends_on=scc,
                 # Deleting the release takes every pod's network down.
                 protect=args.config.protect_cluster_network,
+                ignore_changes=HELD_DURING_PREFLIGHT if holding else None,
             ),
         )

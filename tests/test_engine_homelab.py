@@ -32,7 +32,7 @@ DOUBLES = Path(__file__).resolve().parent / "engine_doubles"
 # The ADR's homelab (1 server + 2 agents) as k3d is asked to create it, flag by flag.
 CREATE_FLANNEL = [
     "cluster", "create", "aisp-homelab", "--servers", "1", "--agents", "2",
-    "--image", "rancher/k3s:v1.29.1-k3s2", "--api-port", "127.0.0.1:6550",
+    "--image", "rancher/k3s:v1.35.8-k3s1", "--api-port", "127.0.0.1:6550",
     "--kubeconfig-update-default=false", "--kubeconfig-switch-context=false", "--wait",
 ]  # fmt: skip
 CILIUM_FLAGS = [
