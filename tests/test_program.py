@@ -192,7 +192,7 @@ def test_homelab_on_cilium_installs_an_unprotected_release_with_k3d_values() -> 
         # resource: a chart key 1.15.0 does not have, a policy K3s + kube-router cannot enforce.
         (
             {"cni": "cilium", "cilium": {"extraValues": {"routingMod": "x"}}},
-            "aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.15.0; "
+            "aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.19.6; "
             "did you mean 'routingMode'?",
         ),
         (

@@ -20,14 +20,14 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
-from .manifests import dig, helm_values, items, shown, validate_cilium_release
+from .manifests import dig, items, release_values, shown, validate_cilium_release
 
 NAME = "cilium-hubble-redact"
 CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie")
 
 
 def violations(props: Mapping[str, Any]) -> Iterator[str]:
-    values = helm_values(props)
+    values = release_values(props)
     if dig(values, "hubble", "enabled") is not True:
         return  # no flows at all (cilium-hubble-relay-ui asks for Hubble)
     redact = dig(values, "hubble", "redact")

@@ -16,13 +16,13 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
-from .manifests import dig, helm_values, shown, validate_cilium_release
+from .manifests import dig, release_values, shown, validate_cilium_release
 
 NAME = "cilium-node-encryption"
 
 
 def violations(props: Mapping[str, Any]) -> Iterator[str]:
-    values = helm_values(props)
+    values = release_values(props)
     if dig(values, "encryption", "enabled") is not True:
         return
     if dig(values, "encryption", "type") != "wireguard":

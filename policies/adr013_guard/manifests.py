@@ -200,7 +200,7 @@ def is_preflight_check(props: Mapping[str, Any]) -> bool:
     """Upstream's preflight release before a minor upgrade (`preflight.enabled=true agent=false`,
     Documentation/operations/upgrade.rst): no agent, so no datapath and no CNI settings to check;
     it pulls the new image and validates policies. A release with an agent is never one."""
-    values = helm_values(props)
+    values = release_values(props)
     return dig(values, "preflight", "enabled") is True and dig(values, "agent") is False
 
 
