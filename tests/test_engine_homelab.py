@@ -124,7 +124,9 @@ def test_up_then_switch_to_cilium_replaces_the_cluster(
     # The new cluster got every Namespace and policy again, and Cilium with the k3d values.
     assert node_names(cluster) == sorted(NODES)
     after = {n["metadata"]["name"] for n in cluster.api().get("/api/v1/namespaces")["items"]}
-    assert after == namespaces
+    # Chart 1.19 adds the namespace of its TLS/ingress secrets
+    # (templates/cilium-secrets-namespace.yaml of v1.19.6).
+    assert after == {*namespaces, "cilium-secrets"}
     assert policies(cluster, "networkpolicies")
     assert len(policies(cluster, "ciliumnetworkpolicies", "cilium.io/v2")) == 2
     api = cluster.api()
