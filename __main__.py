@@ -4,18 +4,37 @@ Everything that decides what to deploy is in `cnistack` (pure, testable without 
 engine); this file reads the stack config once, builds the components and exports.
 """
 
+import os
+
 import pulumi
 
 from cnistack.cilium import hubble_ui_access
+from cnistack.cilium_upgrade import OFF_MATRIX_ENV, STATE_OUTPUT, plan_upgrade
+from cnistack.cluster_facts import read_cluster_facts
 from cnistack.netpol.renderer import render_policies
 from cnistack.targeting import check_secrets_passphrase, check_target
 from components import Cluster, ClusterArgs, Cni, CniArgs, NetworkPolicySet, NetworkPolicySetArgs
 from components.stack_config import read_stack_config
+from components.stack_state import previous_output
 
 config = read_stack_config()
 # Before any resource is registered: the right cluster, and not the lab's secrets passphrase.
 check_secrets_passphrase(config)
 check_target(config)
+# Then what runs there now (the stack's state, the cluster's Helm release and /version): a
+# skipped minor, a long downgrade or an untested Kubernetes stops the program here.
+upgrade = (
+    plan_upgrade(
+        config,
+        previous_output(STATE_OUTPUT),
+        read_cluster_facts(config),
+        allow_off_matrix=os.environ.get(OFF_MATRIX_ENV) == "1",
+    )
+    if config.cilium_settings is not None
+    else None
+)
+for warning in upgrade.warnings if upgrade else ():
+    pulumi.log.warn(warning)
 
 cluster = Cluster(
     "cluster",
@@ -37,6 +56,7 @@ cni = Cni(
         provider=cluster.provider,
         kubeconfig=cluster.kubeconfig,
         context=cluster.context,
+        upgrade=upgrade,
     ),
     in_cluster,
 )
@@ -57,3 +77,5 @@ pulumi.export("cni", config.cni)
 pulumi.export("capabilities", cni.capabilities.as_output())
 pulumi.export("hubbleUi", hubble_ui_access(config))
 pulumi.export("fidelity", network_policies.fidelity)
+# Read back by the next run (components/stack_state.py): what this run deployed.
+pulumi.export(STATE_OUTPUT, upgrade.state_output() if upgrade else None)

@@ -1,9 +1,10 @@
 """Check Helm values against the keys the chart's values.yaml defines.
 
-The key set is derived from the chart by scripts/derive_chart_keys.py (values.yaml) and
-scripts/derive_template_keys.py (keys the templates read but values.yaml leaves out, such as
-`policyAuditMode`) and committed under cnistack/data, so the check needs neither the network
-nor ../shared.
+The key sets are derived, for every version on the upgrade path, from that version's chart by
+scripts/derive_cilium_versions.py (values.yaml via scripts/derive_chart_keys.py, and the keys the
+templates read but values.yaml leaves out, such as `policyAuditMode`, via
+scripts/derive_template_keys.py) and committed under cnistack/data/cilium/<version>/, so the check
+needs neither the network nor ../shared.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import difflib
 import json
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 
@@ -25,20 +27,26 @@ def value_paths(values: Any, prefix: str = "") -> list[str]:
     return paths
 
 
+def _data(version: str) -> Traversable:
+    return resources.files("cnistack") / "data" / "cilium" / version
+
+
 def has_reference(version: str) -> bool:
-    name = f"cilium-{version}-values-keys.json"
-    return (resources.files("cnistack") / "data" / name).is_file()
+    return (_data(version) / "values-keys.json").is_file()
 
 
 @cache
 def _reference(version: str) -> tuple[frozenset[str], frozenset[str]]:
-    name = f"cilium-{version}-values-keys.json"
-    path = resources.files("cnistack") / "data" / name
+    path = _data(version) / "values-keys.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no derived key set {name}: run scripts/derive_chart_keys.py")
+        raise FileNotFoundError(
+            f"no derived key set cnistack/data/cilium/{version}/values-keys.json: add the "
+            "version to cnistack/data/cilium-upgrade-path.yaml and run "
+            "scripts/derive_cilium_versions.py"
+        )
     data = json.loads(path.read_text())
     keys = set(data["keys"])
-    templates = resources.files("cnistack") / "data" / f"cilium-{version}-template-keys.json"
+    templates = _data(version) / "template-keys.json"
     if templates.is_file():
         keys |= set(json.loads(templates.read_text())["keys"])
     return frozenset(keys), frozenset(data["openMaps"])

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnistack import cilium_versions
 from cnistack.cilium_extra_values import merge_extra_values
+from cnistack.cilium_versions import Version
 from cnistack.config import CiliumSettings, K3dCluster, StackConfig
 from cnistack.flavours import OPENSHIFT
 
@@ -18,6 +20,8 @@ CHART = "cilium"
 NAMESPACE = "kube-system"
 OLM_NAMESPACE = "cilium"
 RELEASE_NAME = "cilium"
+# Upstream's name for the preflight release (upgrade.rst, `helm install cilium-preflight`).
+PREFLIGHT_RELEASE_NAME = "cilium-preflight"
 HUBBLE_UI_SERVICE = "hubble-ui"
 HUBBLE_UI_LOCAL_PORT = 12000
 # The agent DaemonSet's rolling update: one node at a time (chart 1.15 default: 2). Upgrading
@@ -29,6 +33,13 @@ AGENT_MAX_UNAVAILABLE = 1
 
 # Hubble metrics the ADR's audit requirement (C4-C5, "Conformité : Audit via Hubble")
 # needs: drops and flows, and HTTP with workload context for L7 rules.
+# Chart 1.18's static exporter takes its rotation sizes under `hubble.export.static`.
+STATIC_EXPORT_ROTATION = Version(1, 18, 0)
+# Credentials that HTTP carries in headers (RFC 9110 Authorization/Proxy-Authorization, RFC 6265
+# Cookie/Set-Cookie): Hubble replaces their values with "HUBBLE_REDACTED" in flows
+# (`hubble.redact.http.headers.deny`, cilium-configmap.yaml hubble-redact-http-headers-deny).
+REDACTED_HTTP_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie")
+
 HUBBLE_METRICS = (
     "dns",
     "drop",
@@ -95,14 +106,29 @@ def _hubble_values(settings: CiliumSettings) -> dict[str, Any]:
             values["metrics"]["serviceMonitor"] = {"enabled": True}
     if settings.export.enabled:
         values["export"] = _export_values(settings)
+    if hubble.redact:
+        values["redact"] = {
+            "enabled": True,
+            "http": {
+                "urlQuery": True,
+                "userInfo": True,
+                "headers": {"deny": list(REDACTED_HTTP_HEADERS)},
+            },
+            "kafka": {"apiKey": True},
+        }
     return values
 
 
 def _export_values(settings: CiliumSettings) -> dict[str, Any]:
-    # Chart 1.15.0 values.yaml `hubble.export`; cilium-configmap.yaml turns these into the
-    # agent's hubble-export-file-path/-fieldmask/-allowlist/-denylist/-file-max-size-mb/
-    # -file-max-backups flags (the static exporter, bound to the agent's lifecycle).
+    # Chart values.yaml `hubble.export`; cilium-configmap.yaml turns these into the agent's
+    # hubble-export-file-path/-fieldmask/-allowlist/-denylist/-file-max-size-mb/-file-max-backups
+    # flags (the static exporter, bound to the agent's lifecycle). Up to 1.17 the rotation sizes
+    # are `hubble.export.fileMaxSizeMb/fileMaxBackups`; 1.18 moved them under `static`
+    # (Documentation/operations/upgrade.rst of v1.18.9, "Helm Options": the old keys "will be
+    # removed in Cilium 1.19"; 1.19.6's configmap still falls back to them).
     export = settings.export
+    rotation = {"fileMaxSizeMb": export.file_max_size_mb, "fileMaxBackups": export.file_max_backups}
+    static_rotation = Version.parse(settings.chart.version) >= STATIC_EXPORT_ROTATION
     static: dict[str, Any] = {
         "enabled": True,
         "filePath": export.file_path,
@@ -114,11 +140,9 @@ def _export_values(settings: CiliumSettings) -> dict[str, Any]:
     # Release drops it; tests/test_engine.py compares with that record): leave it out, so that
     # `render`'s cilium-values.yaml is exactly what Helm gets. The chart's default is [] anyway.
     static = {key: value for key, value in static.items() if value != []}
-    return {
-        "fileMaxSizeMb": export.file_max_size_mb,
-        "fileMaxBackups": export.file_max_backups,
-        "static": static,
-    }
+    if static_rotation:
+        return {"static": {**static, **rotation}}
+    return {**rotation, "static": static}
 
 
 def _openshift_values(config: StackConfig) -> dict[str, Any]:
@@ -150,11 +174,21 @@ def _openshift_values(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def helm_values(config: StackConfig) -> dict[str, Any]:
+def helm_values(config: StackConfig, first_installed: str | None = None) -> dict[str, Any]:
+    """The release's whole value set (never `--reuse-values`: upstream forbids it across minors).
+
+    ``first_installed`` is the Cilium version first installed on the cluster (the stack's state
+    or the Helm release's oldest revision, cnistack/cilium_upgrade.py); None on a fresh install.
+    """
     settings = config.cilium_settings
     if settings is None:
         raise ValueError("helm_values needs a stack with cni: cilium")
     values: dict[str, Any] = {
+        # Upstream: "set to the initial Cilium version which was installed in this cluster", so
+        # a minor step keeps the datapath defaults of the first install (upgrade.rst).
+        "upgradeCompatibility": cilium_versions.upgrade_compatibility(
+            first_installed or settings.chart.version
+        ),
         "kubeProxyReplacement": settings.kube_proxy_replacement,
         "encryption": {"enabled": settings.encryption != "disabled"},
         "hubble": _hubble_values(settings),
@@ -169,6 +203,7 @@ def helm_values(config: StackConfig) -> dict[str, Any]:
         values["operator"]["prometheus"]["serviceMonitor"] = {"enabled": True}
     if settings.encryption != "disabled":
         values["encryption"]["type"] = settings.encryption
+        values["encryption"]["nodeEncryption"] = settings.node_encryption is not False
     if settings.kube_proxy_replacement:
         host, port = _api_server(config, settings)
         values["k8sServiceHost"] = host
@@ -187,6 +222,26 @@ def helm_values(config: StackConfig) -> dict[str, Any]:
     # Last, so the stack's escape hatch wins over every default above; the values the ADR
     # decides were refused when the config was read (cnistack/cilium_extra_values.py).
     return merge_extra_values(values, settings.extra_values)
+
+
+def preflight_values(config: StackConfig) -> dict[str, Any]:
+    """Upstream's preflight check before a minor step: the new version's image pulled on every
+    node and the cluster's policies validated against it, with no agent and no operator
+    (Documentation/operations/upgrade.rst "Running pre-flight check"; k8sServiceHost/Port in the
+    kube-proxy-free variant)."""
+    settings = config.cilium_settings
+    if settings is None:
+        raise ValueError("preflight_values needs a stack with cni: cilium")
+    values: dict[str, Any] = {
+        "preflight": {"enabled": True},
+        "agent": False,
+        "operator": {"enabled": False},
+    }
+    if settings.kube_proxy_replacement:
+        host, port = _api_server(config, settings)
+        values["k8sServiceHost"] = host
+        values["k8sServicePort"] = port
+    return values
 
 
 def cilium_namespace(config: StackConfig) -> str:

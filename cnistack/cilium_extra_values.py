@@ -14,10 +14,12 @@ without a code change. Two rules keep it from weakening the ADR:
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cnistack import chart_keys
+from cnistack.cilium_versions import Version
 
 # Helm value path -> the stack setting that decides it.
 OWNED_VALUES: Mapping[str, str] = {
@@ -46,7 +48,16 @@ OWNED_VALUES: Mapping[str, str] = {
     "policyAuditMode": "cilium.policyAuditMode",
     "prometheus.serviceMonitor": "cilium.serviceMonitors",
     "operator.prometheus.serviceMonitor": "cilium.serviceMonitors",
+    "hubble.redact": "cilium.hubble.redact",
+    "encryption.nodeEncryption": "cilium.nodeEncryption",
+    "upgradeCompatibility": "the Cilium version first installed (upgrade path)",
 }
+
+# Cilium validates its cluster name from 1.16 (bypassable with upgradeCompatibility <= 1.15) and
+# strictly from 1.17: "at most 32 lower case alphanumeric characters and '-', start and end with
+# an alphanumeric character" (Documentation/operations/upgrade.rst of v1.16.19 and v1.17.6).
+CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+CLUSTER_NAME_CHECKED_FROM = Version(1, 16, 0)
 
 
 def _leaves(values: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
@@ -83,8 +94,9 @@ def extra_value_problems(
             (
                 "",
                 f"no key set for chart {version} to check against "
-                f"(cnistack/data/cilium-{version}-values-keys.json): derive it with "
-                "scripts/derive_chart_keys.py, or remove extraValues",
+                f"(cnistack/data/cilium/{version}/values-keys.json): add the version to "
+                "cnistack/data/cilium-upgrade-path.yaml and run "
+                "scripts/derive_cilium_versions.py, or remove extraValues",
             )
         ]
     problems = []
@@ -93,6 +105,23 @@ def extra_value_problems(
         suggestion = f"; did you mean {hint!r}?" if hint else ""
         problems.append((path, f"not a value of the cilium chart {version}{suggestion}"))
     unknown = {path for path, _ in problems}
+    name = (
+        (extra.get("cluster") or {}).get("name")
+        if isinstance(extra.get("cluster"), Mapping)
+        else None
+    )
+    if (
+        name is not None
+        and Version.parse(version) >= CLUSTER_NAME_CHECKED_FROM
+        and not (isinstance(name, str) and CLUSTER_NAME.match(name))
+    ):
+        problems.append(
+            (
+                "cluster.name",
+                f"Cilium {version} refuses cluster name {name!r}: at most 32 lower-case "
+                "alphanumerics and '-', starting and ending alphanumeric (upgrade.rst, 1.16/1.17)",
+            )
+        )
     set_paths = chart_keys.value_paths(dict(program_values))
     owned = {
         value: setting

@@ -129,12 +129,16 @@ def values_digest(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
-def rollout_plan(config: StackConfig, values: dict[str, Any]) -> RolloutPlan:
-    """The gate of a Helm-installed Cilium (`values` as helm_values(config) gives them)."""
+def rollout_plan(
+    config: StackConfig, values: dict[str, Any], held_version: str | None
+) -> RolloutPlan:
+    """The gate of a Helm-installed Cilium (`values` as helm_values gives them). `held_version`:
+    the version the release keeps while a minor step's preflight stage holds it; None otherwise,
+    and the pods must run the stack's chart version."""
     settings = config.cilium_settings
     if settings is None or settings.install_method != "helm":
         raise ValueError("rollout_plan needs a stack that installs Cilium with Helm")
-    version = settings.chart.version
+    version = held_version or settings.chart.version
     return RolloutPlan(
         release=cilium.RELEASE_NAME,
         namespace=cilium.NAMESPACE,

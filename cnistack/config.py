@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from cnistack import cilium_versions
 from cnistack.capabilities import FLANNEL_WITH_KUBE_ROUTER, CapabilityProfile, cilium_profile
 from cnistack.flavours import (
     K3S,
@@ -45,14 +46,18 @@ from cnistack.netpol.policy_model import PolicyModel, default_policy_model
 
 PROJECT = "aisp-cni"
 
-# ADR-013 "Production Enterprise (GTT) : Cilium" pins the chart at 1.15.0.
-CILIUM_CHART_VERSION = "1.15.0"
+# The production pin: scripts/toolchain.sh CILIUM_V, recorded by scripts/derive_cilium_versions.py.
+# ADR-013 pinned 1.15.0, whose line is out of support since 2025-07-29; a cluster still on it moves
+# up the path of cnistack/data/cilium-upgrade-path.yaml, one `pulumi up` per step (README).
+CILIUM_CHART_VERSION = cilium_versions.default_version()
 CILIUM_REPOSITORY = "https://helm.cilium.io/"
 # K3s's default cluster CIDR, which Cilium's cluster-pool IPAM must reuse on k3d.
 K3S_POD_CIDR = "10.42.0.0/16"
 K3S_SERVICE_CIDR = "10.43.0.0/16"
-# Pinned so that a homelab rebuilt next month runs the same Kubernetes.
-K3S_IMAGE = "rancher/k3s:v1.29.1-k3s2"
+# Pinned so that a homelab rebuilt next month runs the same Kubernetes: 1.35, supported until
+# 2027-02-28 and inside the production Cilium's e2e-tested range (cnistack/data/
+# kubernetes-support.yaml), so the lab can move to Cilium (ADR-013) without changing Kubernetes.
+K3S_IMAGE = "rancher/k3s:v1.35.8-k3s1"
 # `cilium.rolloutTimeoutSeconds`: with one agent at a time (cnistack/cilium.py,
 # AGENT_MAX_UNAVAILABLE), a rollout takes nodes x (pod restart + BPF compile + endpoint
 # regeneration, 60-90 s per agent on a loaded node). 900 s covers the ADR's 6 nodes at 90 s each
@@ -213,6 +218,15 @@ class CiliumChart(_Model):
                 f"chart version must be an exact pin such as {CILIUM_CHART_VERSION!r}, "
                 "not a range or tag"
             )
+        # The values the program sends, extraValues and the CRDs are checked against the
+        # version's own chart: a version without derived data cannot be checked.
+        if value not in cilium_versions.known_versions():
+            raise ValueError(
+                f"Cilium {value} is not on this program's upgrade path, so its chart cannot be "
+                f"checked; the known versions are {', '.join(cilium_versions.known_versions())} "
+                "(add it to cnistack/data/cilium-upgrade-path.yaml and run "
+                "scripts/derive_cilium_versions.py)"
+            )
         return value
 
 
@@ -224,6 +238,11 @@ class Hubble(_Model):
     # no preview is ever clean. Ref: cilium/cilium#36012.
     tls_method: Literal["cronJob", "certmanager"] = "cronJob"
     cert_manager_issuer: str | None = None
+    # The flow export is the audit trail of C4-C5 data (ADR-013 "Conformité"): it must not carry
+    # secrets. On: URL query, user info, Authorization/Cookie-style headers and Kafka API keys
+    # are redacted before a flow leaves the agent (chart `hubble.redact`, Documentation/
+    # observability/hubble/configuration/... "Redacting sensitive information").
+    redact: bool = True
 
     @model_validator(mode="after")
     def _coherent(self) -> Hubble:
@@ -307,6 +326,14 @@ class CiliumSettings(_Model):
     k8s_service_host: str | None = Field(default=None, pattern=r"^\S+$")
     k8s_service_port: int | None = Field(default=None, ge=1, le=65535)
     encryption: Literal["wireguard", "disabled"] = "wireguard"
+    # WireGuard encrypts pod-to-pod traffic only; node-to-node also covers node<->pod and
+    # node<->node (chart `encryption.nodeEncryption`, Documentation/security/network/
+    # encryption-wireguard.rst "Node-to-Node Encryption (beta)"). On, because host-network
+    # sources (OpenShift's router, docs/openshift.md) carry C4-C5 data to pods on other nodes.
+    # Control-plane nodes opt out upstream (node-encryption-opt-out-labels); the API server's
+    # own traffic stays under Kubernetes' mTLS.
+    # Unset: on with WireGuard, nothing without encryption.
+    node_encryption: bool | None = None
     hubble: Hubble = Hubble()
     # The chart's own `l7Proxy` value, named as the chart names it; the capability it gives the
     # enforcer is `l7_policy` (cnistack/capabilities.py).
@@ -388,11 +415,44 @@ class StackConfig(_Model):
                 "points elsewhere",
             )
         settings = self.cilium_settings
+        if settings and settings.node_encryption is True and settings.encryption == "disabled":
+            raise _OtherKeyError(
+                "cilium.nodeEncryption",
+                "node-to-node encryption is a mode of WireGuard: set encryption: wireguard or "
+                "nodeEncryption: false",
+            )
+        if settings and isinstance(self.cluster, K3dCluster):
+            # The homelab's Kubernetes is the K3s image's; refuse a Cilium not tested on it.
+            kubernetes = cilium_versions.k3s_image_kubernetes(self.cluster.k3s_image)
+            if kubernetes is None:
+                raise _OtherKeyError(
+                    "cluster.k3sImage",
+                    f"cannot read a Kubernetes version from {self.cluster.k3s_image!r} (expected "
+                    "a rancher/k3s tag such as v1.35.8-k3s1); Cilium needs it to be checked",
+                )
+            problem = cilium_versions.kubernetes_problem(
+                settings.chart.version, kubernetes, f"k3sImage {self.cluster.k3s_image}"
+            )
+            if problem:
+                raise _OtherKeyError("cluster.k3sImage", problem)
         if settings and settings.install_method == "olm" and self.flavour is not OPENSHIFT:
             raise _OtherKeyError(
                 "cilium.installMethod",
                 "olm installs through OpenShift's Operator Lifecycle Manager: set "
                 "cluster.openshift: true or installMethod: helm",
+            )
+        if (
+            settings
+            and settings.install_method == "olm"
+            and settings.chart.version not in cilium_versions.olm_operator_versions()
+        ):
+            raise _OtherKeyError(
+                "cilium.installMethod",
+                f"the certified OLM operator does not ship Cilium {settings.chart.version}: its "
+                f"bundles stop at {cilium_versions.olm_operator_versions()[-1]} "
+                "(isovalent/olm-for-cilium manifests/; #100: its maintainers point to Helm; "
+                "cilium/cilium#38885). Set installMethod: helm: the SCC bindings, the Multus "
+                "settings and the clusterNetwork IPAM are rendered the same (docs/openshift.md)",
             )
         if (
             settings

@@ -28,6 +28,10 @@ CILIUM_CONFIG_NAME = "cilium"
 # The chart's service accounts (values.yaml serviceAccounts.cilium.name / .operator.name).
 AGENT_SERVICE_ACCOUNT = "cilium"
 OPERATOR_SERVICE_ACCOUNT = "cilium-operator"
+# The preflight check's DaemonSet before a minor step (values.yaml serviceAccounts.preflight.name):
+# host-network with hostPath mounts (templates/cilium-preflight/daemonset.yaml), which the
+# restricted SCC refuses.
+PREFLIGHT_SERVICE_ACCOUNT = "cilium-pre-flight"
 # OpenShift's built-in SCC admitting privileged, host-network, hostPath pods: the agent is all
 # three, the operator runs hostNetwork with hostPath volumes (chart templates/cilium-operator/
 # deployment.yaml). Binding `use` on an SCC through RBAC is what `oc adm policy add-scc-to-user
@@ -78,7 +82,11 @@ def scc_manifests(config: StackConfig) -> list[dict[str, Any]]:
             },
             "subjects": [
                 {"kind": "ServiceAccount", "name": account, "namespace": namespace}
-                for account in (AGENT_SERVICE_ACCOUNT, OPERATOR_SERVICE_ACCOUNT)
+                for account in (
+                    AGENT_SERVICE_ACCOUNT,
+                    OPERATOR_SERVICE_ACCOUNT,
+                    PREFLIGHT_SERVICE_ACCOUNT,
+                )
             ],
         },
     ]

@@ -42,7 +42,7 @@ def same_server(a: str, b: str) -> bool:
     return _normalise(a) == _normalise(b)
 
 
-def _kubeconfig_documents(text: str | None, env: Mapping[str, str]) -> list[tuple[str, Any]]:
+def kubeconfig_documents(text: str | None, env: Mapping[str, str]) -> list[tuple[str, Any]]:
     if text is not None:
         return [("the `kubeconfig` secret", yaml.safe_load(text))]
     # kubectl's rules: $KUBECONFIG (a path list), else ~/.kube/config.
@@ -59,7 +59,9 @@ def _kubeconfig_documents(text: str | None, env: Mapping[str, str]) -> list[tupl
     return documents
 
 
-def _named(documents: list[tuple[str, Any]], section: str, name: str) -> Mapping[str, Any] | None:
+def named_entry(
+    documents: list[tuple[str, Any]], section: str, name: str
+) -> Mapping[str, Any] | None:
     for _, doc in documents:
         for entry in (doc or {}).get(section) or []:
             if isinstance(entry, Mapping) and entry.get("name") == name:
@@ -72,7 +74,7 @@ def kubeconfig_server(
     kubeconfig: str | None, context: str | None, env: Mapping[str, str]
 ) -> tuple[str, str]:
     """(context used, API server URL) that `kubeconfig` and `context` point at."""
-    documents = _kubeconfig_documents(kubeconfig, env)
+    documents = kubeconfig_documents(kubeconfig, env)
     where = " + ".join(source for source, _ in documents)
     if context is None:
         context = next(
@@ -85,10 +87,10 @@ def kubeconfig_server(
         )
         if not context:
             raise TargetError(f"{where} has no current-context; set cluster.context")
-    ctx = _named(documents, "contexts", context)
+    ctx = named_entry(documents, "contexts", context)
     if ctx is None:
         raise TargetError(f"context {context!r} is not in {where}")
-    cluster = _named(documents, "clusters", str(ctx.get("cluster", "")))
+    cluster = named_entry(documents, "clusters", str(ctx.get("cluster", "")))
     server = (cluster or {}).get("server")
     if not isinstance(server, str) or not server:
         raise TargetError(f"context {context!r} of {where} names no cluster with a server")

@@ -10,9 +10,13 @@ import pulumi_kubernetes as k8s
 
 from cnistack import cilium, openshift
 from cnistack.capabilities import CapabilityProfile
-from cnistack.cni_rollout import rollout_plan
+from cnistack.cni_rollout import RolloutPlan, rollout_plan
+from cnistack.cilium_upgrade import UpgradePlan
 from cnistack.config import StackConfig
 from components.cni_rollout import CniRollout, CniRolloutArgs, helm_pending_hook
+
+# What a release keeps while the preflight of a minor step runs: everything that would change it.
+HELD_DURING_PREFLIGHT = ["chart", "version", "values", "repositoryOpts"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class CniArgs:
     # The provider's access, for the readiness gate (components/cni_rollout.py).
     kubeconfig: pulumi.Output[str] | None = None
     context: str | None = None
+    # This run's step on Cilium's upgrade path (cnistack/cilium_upgrade.py); None for OLM.
+    upgrade: UpgradePlan | None = None
 
 
 class Cni(pulumi.ComponentResource):
@@ -51,7 +57,7 @@ class Cni(pulumi.ComponentResource):
                 self.installed = CniRollout(
                     f"{name}-rollout",
                     CniRolloutArgs(
-                        plan=rollout_plan(args.config, cilium.helm_values(args.config)),
+                        plan=self._rollout_plan(args),
                         provider=args.provider,
                         release=self.release,
                         kubeconfig=args.kubeconfig,
@@ -111,11 +117,52 @@ class Cni(pulumi.ComponentResource):
             ),
         )
 
+    @staticmethod
+    def _rollout_plan(args: CniArgs) -> RolloutPlan:
+        """The gate waits for what the release runs after this `up`: while the preflight stage of
+        a minor step holds the release (cnistack/cilium_upgrade.py), that is the deployed
+        version, not the target."""
+        upgrade = args.upgrade
+        if upgrade is None:
+            return rollout_plan(args.config, cilium.helm_values(args.config), None)
+        held = upgrade.release_version if upgrade.release_version != upgrade.target else None
+        values = cilium.helm_values(args.config, upgrade.first_installed)
+        return rollout_plan(args.config, values, held)
+
     def _install_cilium(
         self, name: str, args: CniArgs, scc: list[pulumi.Resource]
     ) -> k8s.helm.v3.Release:
+        upgrade = args.upgrade
         settings = args.config.cilium_settings
         assert settings is not None  # cni == "cilium"
+        first_installed = upgrade.first_installed if upgrade else None
+        # Stage 1 of a minor step (upstream's preflight check, cnistack/cilium_upgrade.py): the
+        # release stays exactly as deployed, so the engine keeps its stored chart and values.
+        holding = bool(upgrade and upgrade.release_version != upgrade.target)
+        values = cilium.helm_values(args.config, first_installed)
+        if upgrade and upgrade.preflight:
+            pre_ref = cilium.chart_ref(settings)
+            scc = [
+                *scc,
+                k8s.helm.v3.Release(
+                    f"{name}-cilium-preflight",
+                    k8s.helm.v3.ReleaseArgs(
+                        name=cilium.PREFLIGHT_RELEASE_NAME,
+                        chart=pre_ref.chart,
+                        version=pre_ref.version,
+                        namespace=cilium.NAMESPACE,
+                        repository_opts=(
+                            k8s.helm.v3.RepositoryOptsArgs(repo=pre_ref.repository)
+                            if pre_ref.repository
+                            else None
+                        ),
+                        values=cilium.preflight_values(args.config),
+                    ),
+                    opts=pulumi.ResourceOptions(
+                        parent=self, provider=args.provider, depends_on=scc
+                    ),
+                ),
+            ]
         ref = cilium.chart_ref(settings)
         pending = helm_pending_hook(
             name, cilium.NAMESPACE, cilium.RELEASE_NAME, args.kubeconfig, args.context
@@ -133,7 +180,11 @@ class Cni(pulumi.ComponentResource):
                 repository_opts=(
                     k8s.helm.v3.RepositoryOptsArgs(repo=ref.repository) if ref.repository else None
                 ),
-                values=cilium.helm_values(args.config),
+                values=values,
+                # The whole value set every time: upstream forbids `--reuse-values` across
+                # minors (Documentation/operations/upgrade.rst), and a value the stack dropped
+                # must not survive in the release.
+                reuse_values=False,
                 # Helm's own wait counts a one-replica Deployment as ready with no pod and 4 of
                 # 6 agents as enough (pkg/kube/ready.go), and its timeout names nothing
                 # (pulumi/pulumi-kubernetes#2921, #4389): the rollout is awaited by the gate
@@ -149,5 +200,6 @@ class Cni(pulumi.ComponentResource):
                 # Deleting the release takes every pod's network down.
                 protect=args.config.protect_cluster_network,
                 hooks=pulumi.ResourceHookBinding(before_create=[pending], before_update=[pending]),
+                ignore_changes=HELD_DURING_PREFLIGHT if holding else None,
             ),
         )

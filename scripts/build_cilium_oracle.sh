@@ -19,13 +19,22 @@
 #   CILIUM_ORACLE_JOBS=1 scripts/build_cilium_oracle.sh OUT   # go build -p 1 on a busy machine
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 OUT_DIR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: $0 OUT_DIR [CILIUM_VERSION]" >&2
   exit 2
 fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/tools/cilium-oracle"
 OUT="$1"
+# Another version on the upgrade path: the same main.go against that module, with the go.mod and
+# go.sum committed under tools/cilium-oracle/versions/<version>/ (generated once with go mod tidy),
+# into OUT_DIR/cilium-oracle-<version>. Without it: github.com/cilium/cilium@v1.15.0, the ADR's pin.
+VERSION="${2:-}"
+NAME=cilium-oracle
+if [ -n "$VERSION" ]; then
+  [ -f "$SRC/versions/$VERSION/go.mod" ] || { echo "build_cilium_oracle: no tools/cilium-oracle/versions/$VERSION/go.mod" >&2; exit 2; }
+  NAME="cilium-oracle-$VERSION"
+fi
 CACHE="${CILIUM_ORACLE_CACHE:-$HOME/.cache/cnistack/oracle}"
 JOBS="${CILIUM_ORACLE_JOBS:-2}"
 
@@ -34,14 +43,18 @@ export GOPROXY="${GOPROXY:-https://proxy.golang.org}" GOTOOLCHAIN=local CGO_ENAB
 
 command -v go >/dev/null || { echo "build_cilium_oracle: no go on PATH" >&2; exit 1; }
 mkdir -p "$OUT" "$CACHE/src"
-stamp_value="$( (cd "$SRC" && cat go.mod go.sum ./*.go; go version) | sha256sum | cut -d' ' -f1)"
-if [ -x "$OUT/cilium-oracle" ] && [ "$(cat "$OUT/cilium-oracle.stamp" 2>/dev/null)" = "$stamp_value" ]; then
+MODDIR="$SRC${VERSION:+/versions/$VERSION}"
+stamp_value="$( (cat "$MODDIR/go.mod" "$MODDIR/go.sum" "$SRC"/*.go; { [ -z "$VERSION" ] || cat "$MODDIR"/*.go 2>/dev/null || true; }; go version) | sha256sum | cut -d' ' -f1)"
+if [ -x "$OUT/$NAME" ] && [ "$(cat "$OUT/$NAME.stamp" 2>/dev/null)" = "$stamp_value" ]; then
   exit 0
 fi
-BUILD="$CACHE/src/cilium-oracle"
+BUILD="$CACHE/src/$NAME"
 rm -rf "$BUILD"
-cp -r "$SRC" "$BUILD"
-(cd "$BUILD" && go build -p "$JOBS" -trimpath -o "$OUT/cilium-oracle.tmp" .)
-mv "$OUT/cilium-oracle.tmp" "$OUT/cilium-oracle"
-echo "$stamp_value" >"$OUT/cilium-oracle.stamp"
-echo "built $OUT/cilium-oracle"
+mkdir -p "$BUILD"
+cp "$SRC"/*.go "$MODDIR/go.mod" "$MODDIR/go.sum" "$BUILD/"
+# A version's own Go files (e.g. repository.go, where an API signature differs) replace the base.
+[ -z "$VERSION" ] || cp "$MODDIR"/*.go "$BUILD/" 2>/dev/null || true
+(cd "$BUILD" && go build -p "$JOBS" -trimpath -o "$OUT/$NAME.tmp" .)
+mv "$OUT/$NAME.tmp" "$OUT/$NAME"
+echo "$stamp_value" >"$OUT/$NAME.stamp"
+echo "built $OUT/$NAME"

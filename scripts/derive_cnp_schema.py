@@ -6,7 +6,8 @@ every `description` annotation (the property *named* `description` under `spec` 
 it with a `x-cnistack-source` header recording where it came from. Only the derived file is read at
 test time, so the tests do not depend on the shared reference tree.
 
-Regenerate after bumping the Cilium version the ADR pins (ADR-013, "Decision"):
+The program's data (every version on the upgrade path) is written by
+scripts/derive_cilium_versions.py, which uses `strip_descriptions` from here. On its own:
 
     CRDS=$(go env GOMODCACHE)/github.com/cilium/cilium@v<version>/pkg/k8s/apis/cilium.io/client/crds
     .venv/bin/python scripts/derive_cnp_schema.py --cilium-version <version> \
@@ -28,9 +29,9 @@ from typing import Any
 
 import yaml
 
-DEFAULT_OUT = (
-    Path(__file__).resolve().parent.parent / "cnistack" / "data" / "cnp-structural-schema.json"
-)
+# scripts/derive_cilium_versions.py writes every version's schemas with `strip_descriptions`; this
+# script derives one CRD file on its own (e.g. a version off the path, for comparison).
+DEFAULT_OUT = Path("cnp-structural-schema.json")
 CRD_NAME = "ciliumnetworkpolicies.cilium.io"
 VERSION = "v2"
 HEADER_KEY = "x-cnistack-source"

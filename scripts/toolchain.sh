@@ -17,6 +17,7 @@
 #   CNISTACK_TOOLCHAIN_DIR=/some/dir scripts/toolchain.sh   # another cache dir
 #   CNISTACK_GO_JOBS=1 scripts/toolchain.sh                 # go build -p (default: nproc)
 #   CNISTACK_TOOLCHAIN_PARTIAL=1 scripts/toolchain.sh       # install what can be built, exit 0
+#   CNISTACK_TOOLCHAIN_ONLY="kube cilium" scripts/toolchain.sh   # only these pieces
 #
 #   Cache dir ${CNISTACK_TOOLCHAIN_DIR:-$HOME/.cache/cnistack/toolchain}: bin/ (everything
 #   runnable), pulumi-home/ (PULUMI_HOME), gomod/ + gocache/ (dedicated GOMODCACHE/GOCACHE, so a
@@ -26,10 +27,13 @@
 #
 # VERSIONS — the ONE place where non-Python versions are pinned. The Python SDK pins
 # (pulumi, pulumi-kubernetes, pulumi-command) are read from requirements.txt.
-K8S_V=v1.33.13        # k8s.io/kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler
+K8S_V=v1.35.8         # k8s.io/kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler
+#                       (1.35: supported until 2027-02-28, inside Cilium 1.19's e2e-tested 1.32-1.35)
 ETCD_V=v3.6.16        # go.etcd.io/etcd/server/v3 (etcdmain.Main)
 KWOK_V=v0.7.0         # sigs.k8s.io/kwok (simulated nodes and pods)
-CILIUM_V=v1.15.0      # github.com/cilium/cilium: the chart and CRDs (ADR-013 pins Cilium 1.15.0)
+CILIUM_V=v1.19.6      # github.com/cilium/cilium: THE production pin (the stack's default chart, its
+#                       CRDs, the datapath lab). The upgrade path's other versions come from
+#                       cnistack/data/cilium-upgrade-path.yaml, never pinned here a second time.
 # The datapath lab (scripts/datapath_lab.py, docs/datapath-lab.md): the real enforcers.
 KUBE_ROUTER_V=v2.1.0  # github.com/cloudnativelabs/kube-router/v2: the NetworkPolicy controller K3s
                       # embeds (K3s's fork k3s-io/kube-router is not served; v2.1.0 is the only v2)
@@ -39,9 +43,8 @@ CNI_PLUGINS_V=v1.7.1  # github.com/containernetworking/plugins: bridge, host-loc
 # every version); its code started as plugins/meta/flannel of containernetworking/plugins, whose
 # last release with it is v0.9.1 (same delegate-to-bridge + host-local logic).
 FLANNEL_CNI_V=v0.9.1
-# cilium-agent + cilium-cni: the production stack's Cilium. When CILIUM_V (above) is the
-# production pin (1.19.6, ADR-013 upgrade), this line becomes CILIUM_AGENT_V=$CILIUM_V.
-CILIUM_AGENT_V=v1.19.6
+# cilium-agent + cilium-cni: the production stack's Cilium, the same pin as the chart.
+CILIUM_AGENT_V=$CILIUM_V
 # pulumi-kubernetes provider: v4.34.2 (the SDK pin) is not served by the module proxy; this
 # pseudo-version is, a commit (f47bc2d6f199, 2026-01-15) between v4.24.0 and v4.25.0. Its
 # `replace .../sdk/v4 => ../sdk` is met by the sdk module at PULUMI_K8S_SDK_V.
@@ -93,6 +96,11 @@ PHOME="$TC/pulumi-home"
 STAMPS="$TC/stamps"
 STANDINS="$ROOT/tools/pulumi-standins"
 CILIUM_DIR="$TC/gomod/github.com/cilium/cilium@$CILIUM_V"
+# Every version of the upgrade path (cnistack/data/cilium-upgrade-path.yaml): their charts for the
+# engine tests' upgrade chain (tests/test_engine_upgrade.py) and scripts/derive_cilium_versions.py.
+CILIUM_PATH="$(sed -n 's/^from: *\([0-9.]*\).*/\1/p; s/^  - *\([0-9.]*\).*/\1/p' "$ROOT/cnistack/data/cilium-upgrade-path.yaml" | tr '\n' ' ')"
+CILIUM_PATH_DIRS=()
+for v in $CILIUM_PATH; do CILIUM_PATH_DIRS+=("$TC/gomod/github.com/cilium/cilium@v$v/install/kubernetes/cilium/Chart.yaml"); done
 
 print_env() {
   cat <<EOF
@@ -115,7 +123,7 @@ case "${1:-}" in
     fi
     echo "$CILIUM_DIR"; exit 0 ;;
   --print-versions)
-    printf '%s\n' "K8S_V=$K8S_V" "ETCD_V=$ETCD_V" "KWOK_V=$KWOK_V" "CILIUM_V=$CILIUM_V" \
+    printf '%s\n' "K8S_V=$K8S_V" "ETCD_V=$ETCD_V" "KWOK_V=$KWOK_V" "CILIUM_V=$CILIUM_V" "CILIUM_PATH=${CILIUM_PATH% }" \
       "PULUMI_K8S_PROVIDER_V=$PULUMI_K8S_PROVIDER_V" "PULUMI_K8S_PLUGIN_VERSION=$PULUMI_K8S_PLUGIN_VERSION" \
       "KUBE_ROUTER_V=$KUBE_ROUTER_V" "FLANNEL_V=$FLANNEL_V" "CNI_PLUGINS_V=$CNI_PLUGINS_V" \
       "FLANNEL_CNI_V=$FLANNEL_CNI_V" "CILIUM_AGENT_V=$CILIUM_AGENT_V"
@@ -178,6 +186,9 @@ gobuild() {  # gobuild DIR OUT LDFLAGS PKG... (OUT ending in / = a dir for sever
 # own definition, so editing a recipe rebuilds that piece only) and every FILE exists.
 piece() {
   local name="$1" key="$2"; shift 2
+  if [[ -n "${CNISTACK_TOOLCHAIN_ONLY:-}" && " $CNISTACK_TOOLCHAIN_ONLY " != *" $name "* ]]; then
+    return 0
+  fi
   key="$key recipe=$(declare -f "build_$name" | sha256sum | cut -c1-12)"
   local ok=1 f
   for f in "$@"; do [[ -e "$f" ]] || ok=0; done
@@ -260,6 +271,11 @@ build_kwok() {
 build_cilium() {  # the module only: chart + CRDs for the engine tests and the local cluster
   mod_dir "github.com/cilium/cilium@$CILIUM_V" >/dev/null
   [[ -f "$CILIUM_DIR/install/kubernetes/cilium/Chart.yaml" ]]
+}
+
+build_cilium_path() {
+  local v
+  for v in $CILIUM_PATH; do mod_dir "github.com/cilium/cilium@v$v" >/dev/null || return 1; done
 }
 
 # ---- real provider plugins --------------------------------------------------------------------
@@ -349,6 +365,15 @@ build_langhost() {
 
 # ---- Cilium's own policy code, the oracle of the analyzer's cilium profile (docs/cilium-oracle.md)
 ORACLE_HASH="$(cd "$ROOT/tools/cilium-oracle" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+build_oracle_path() {
+  local v
+  for v in $ORACLE_VERSIONS; do
+    bash "$ROOT/scripts/build_cilium_oracle.sh" "$BIN" "$v" >"$TC/logs/cilium-oracle-$v.log" 2>&1 || {
+      tail -n 30 "$TC/logs/cilium-oracle-$v.log" >&2
+      return 1
+    }
+  done
+}
 build_oracle() {  # its own GOMODCACHE/GOCACHE (scripts/build_cilium_oracle.sh), into bin/
   bash "$ROOT/scripts/build_cilium_oracle.sh" "$BIN" >"$TC/logs/cilium-oracle.log" 2>&1 || {
     tail -n 30 "$TC/logs/cilium-oracle.log" >&2
@@ -430,7 +455,14 @@ piece pulumi "pulumi>=$PULUMI_PIN" "$BIN/pulumi"
 piece langhost "pulumi>=$PULUMI_PIN standins=$STANDINS_HASH" "$BIN/pulumi-language-python"
 piece command "command=$CMD_PIN src=$([[ -d $CMD_SRC/provider ]] && echo local || echo online)" "$BIN/pulumi-resource-command"
 piece kubernetes "kubernetes-provider=$PULUMI_K8S_PROVIDER_V sdk=$PULUMI_K8S_SDK_V" "$BIN/pulumi-resource-kubernetes"
-piece oracle "cilium=$CILIUM_V src=$ORACLE_HASH" "$BIN/cilium-oracle"
+piece cilium_path "path=$CILIUM_PATH" "${CILIUM_PATH_DIRS[@]}"
+# The oracle of ADR-013's 1.15.0 (tools/cilium-oracle/go.mod), then one per other version that
+# tools/cilium-oracle/versions/ carries a go.mod for (docs/cilium-oracle.md, "Versions").
+piece oracle "oracle-cilium=v1.15.0 src=$ORACLE_HASH" "$BIN/cilium-oracle"
+ORACLE_VERSIONS="$(cd "$ROOT/tools/cilium-oracle/versions" 2>/dev/null && ls -d */ 2>/dev/null | tr -d / | tr '\n' ' ')"
+ORACLE_BINS=()
+for v in $ORACLE_VERSIONS; do ORACLE_BINS+=("$BIN/cilium-oracle-$v"); done
+piece oracle_path "versions=$ORACLE_VERSIONS src=$ORACLE_HASH" "${ORACLE_BINS[@]}"
 piece kuberouter "kube-router=$KUBE_ROUTER_V" "$BIN/kube-router"
 piece flannel "flannel=$FLANNEL_V" "$BIN/flanneld"
 piece cniplugins "cni-plugins=$CNI_PLUGINS_V" "$CNI_BIN/bridge" "$CNI_BIN/host-local" "$CNI_BIN/portmap" "$CNI_BIN/loopback"

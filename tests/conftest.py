@@ -22,6 +22,10 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _sync_await
 
+from cnistack import cluster_facts
+from cnistack.cilium_upgrade import ClusterFacts
+from cnistack.config import ExistingCluster, StackConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n# fake k3d kubeconfig\n"
@@ -37,14 +41,18 @@ class Registration:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every registered resource; k3d's kubeconfig command 'prints' a kubeconfig."""
+    """Records every registered resource; k3d's kubeconfig command 'prints' a kubeconfig; the
+    stack's reference to itself (components/stack_state.py) reads `stack_outputs`."""
 
-    def __init__(self) -> None:
+    def __init__(self, stack_outputs: dict[str, Any] | None = None) -> None:
         self.registrations: list[Registration] = []
+        self.stack_outputs = stack_outputs or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.registrations.append(Registration(args.typ, args.name, args.inputs, args.provider))
         state = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            state = {**state, "outputs": self.stack_outputs, "secret_output_names": []}
         if args.typ == "command:local:Command":
             state["stdout"] = FAKE_KUBECONFIG if "kubeconfig get" in args.inputs["create"] else ""
         return f"{args.name}-id", state
@@ -68,6 +76,7 @@ class RecordingMonitor(MockMonitor):
             "retainOnDelete": request.retainOnDelete,
             "replaceOnChanges": list(request.replaceOnChanges),
             "deleteBeforeReplace": request.deleteBeforeReplace,
+            "ignoreChanges": list(request.ignoreChanges),
             "additionalSecretOutputs": list(request.additionalSecretOutputs),
             "dependencies": list(request.dependencies),
             "parent": request.parent,
@@ -156,14 +165,32 @@ def _user_kubeconfig(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", str(USER_KUBECONFIG))
 
 
+# TEST DOUBLE of what cnistack.cluster_facts reads from an existing cluster before any resource
+# (its /version and Helm's Secrets): the committed stacks' clusters do not exist here. The real
+# reader runs against the real local control plane in tests/test_engine_upgrade.py.
+CLUSTER_FACTS_DOUBLE = ClusterFacts(server_version="v1.35.8", revisions=())
+
+
+@pytest.fixture(autouse=True)
+def _cluster_facts_double(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster_facts, "read_cluster_facts", _facts_of_the_double)
+
+
+def _facts_of_the_double(config: StackConfig) -> ClusterFacts | None:
+    return CLUSTER_FACTS_DOUBLE if isinstance(config.cluster, ExistingCluster) else None
+
+
 def run_under_mocks(
     stack: str,
     body: Callable[[], dict[str, Any] | None],
     overrides: dict[str, Any] | None = None,
     secret_keys: list[str] | None = None,
+    stack_outputs: dict[str, Any] | None = None,
 ) -> ProgramRun:
-    """Run ``body`` as a fresh Pulumi program of ``stack`` and wait for every registration."""
-    mocks = RecordingMocks()
+    """Run ``body`` as a fresh Pulumi program of ``stack`` and wait for every registration.
+
+    ``stack_outputs`` is the stack's state as the previous run left it (its outputs)."""
+    mocks = RecordingMocks(stack_outputs)
     monitor = RecordingMonitor(mocks)
     warnings = WarningCollector()
     logger = logging.getLogger(f"pulumi-mocks-{id(mocks)}")
@@ -198,10 +225,17 @@ def run_under_mocks(
     return run
 
 
-def run_program(stack: str, overrides: dict[str, Any] | None = None) -> ProgramRun:
+def run_program(
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    stack_outputs: dict[str, Any] | None = None,
+) -> ProgramRun:
     """The real __main__.py, as `pulumi preview -s STACK` would run it."""
     run = run_under_mocks(
-        stack, lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"), overrides
+        stack,
+        lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+        overrides,
+        stack_outputs=stack_outputs,
     )
     if run.error is not None:
         raise run.error

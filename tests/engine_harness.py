@@ -111,21 +111,22 @@ class Engine:
             "config", "set", "-s", stack, *flags, f"aisp-cni:{key}", "--", value, check=True
         )
 
-    def _pack_args(self, stack: str) -> list[str]:
+    def _pack_args(self, stack: str, pack_config: str | None = None) -> list[str]:
         return [
             "--policy-pack", str(self.pack),
-            "--policy-pack-config", str(self.pack / "config" / f"{stack}.json"),
+            "--policy-pack-config", str(self.pack / "config" / f"{pack_config or stack}.json"),
         ]  # fmt: skip
 
-    def preview(self, stack: str, *extra: str) -> Result:
+    def preview(self, stack: str, *extra: str, pack_config: str | None = None) -> Result:
         return self.pulumi(
-            "preview", "-s", stack, "--non-interactive", *self._pack_args(stack), *extra
-        )
+            "preview", "-s", stack, "--non-interactive", *self._pack_args(stack, pack_config),
+            *extra,
+        )  # fmt: skip
 
-    def up(self, stack: str, *extra: str) -> Result:
+    def up(self, stack: str, *extra: str, pack_config: str | None = None) -> Result:
         return self.pulumi(
             "up", "-s", stack, "--yes", "--non-interactive", "--skip-preview",
-            *self._pack_args(stack), *extra,
+            *self._pack_args(stack, pack_config), *extra,
         )  # fmt: skip
 
 

@@ -53,22 +53,25 @@ HUBBLE_METRICS = [
 ]
 
 PRODUCTION_VALUES: dict[str, Any] = {
+    # Upstream's upgrade procedure: the version first installed (a fresh 1.19.6 here).
+    "upgradeCompatibility": "1.19",
     "kubeProxyReplacement": True,
     "k8sServiceHost": "api.gtt-prod.internal",
     "k8sServicePort": 6443,
-    "encryption": {"enabled": True, "type": "wireguard"},
+    # Node-to-node too: the host-network router's traffic to pods on other nodes.
+    "encryption": {"enabled": True, "type": "wireguard", "nodeEncryption": True},
     "hubble": {
         "enabled": True,
         "relay": {"enabled": True},
         "ui": {"enabled": True},
         "tls": {"auto": {"enabled": True, "method": "cronJob"}},
         "metrics": {"enabled": HUBBLE_METRICS, "enableOpenMetrics": True},
-        # The audit trail (ADR-013 "Conformité : Audit via Hubble"): Cilium 1.15's static
-        # exporter, every denial and every L7 record, rotated at 50 MB x 10 files.
+        # The audit trail (ADR-013 "Conformité : Audit via Hubble"): the static exporter, every
+        # denial and every L7 record, rotated at 50 MB x 10 files (under `static` from 1.18).
         "export": {
-            "fileMaxSizeMb": 50,
-            "fileMaxBackups": 10,
             "static": {
+                "fileMaxSizeMb": 50,
+                "fileMaxBackups": 10,
                 "enabled": True,
                 "filePath": "/var/run/cilium/hubble/events.log",
                 "fieldMask": [
@@ -92,6 +95,19 @@ PRODUCTION_VALUES: dict[str, Any] = {
                     '{"event_type":[{"type":129}]}',
                 ],
             },
+        },
+        # The audit trail carries no secrets: URL queries, user info, credential headers and
+        # Kafka API keys are redacted.
+        "redact": {
+            "enabled": True,
+            "http": {
+                "urlQuery": True,
+                "userInfo": True,
+                "headers": {
+                    "deny": ["Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"]
+                },
+            },
+            "kafka": {"apiKey": True},
         },
     },
     "l7Proxy": True,
@@ -120,7 +136,7 @@ PRODUCTION_VALUES: dict[str, Any] = {
 
 # What `pulumi up -s homelab` runs to create the k3d cluster (the committed homelab stack).
 HOMELAB_CREATE = (
-    "k3d cluster create aisp-homelab --servers 1 --agents 2 --image rancher/k3s:v1.29.1-k3s2 "
+    "k3d cluster create aisp-homelab --servers 1 --agents 2 --image rancher/k3s:v1.35.8-k3s1 "
     "--api-port 127.0.0.1:6550 --kubeconfig-update-default=false "
     "--kubeconfig-switch-context=false --wait"
 )

@@ -3,7 +3,7 @@
 scripts/local_cluster.py runs etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler and kwok (built by scripts/toolchain.sh). No Cilium operator runs here, so
 the fixture does the operator's part: it applies Cilium's own CRDs from the Go module
-github.com/cilium/cilium@v1.15.0 (`scripts/toolchain.sh --print-cilium-dir`), so that
+github.com/cilium/cilium@CILIUM_V (`scripts/toolchain.sh --print-cilium-dir`), so that
 CiliumNetworkPolicies are validated against the real schema.
 """
 

@@ -462,25 +462,42 @@ def _cilium_release() -> PackResource:
         {
             "name": "cilium",
             "chart": "cilium",
-            "version": "1.15.0",
+            "version": "1.19.6",
             "namespace": "kube-system",
             "repositoryOpts": {"repo": "https://helm.cilium.io/"},
             "values": {
                 "kubeProxyReplacement": True,
                 "k8sServiceHost": "api.example",
                 "k8sServicePort": 6443,
-                "encryption": {"enabled": True, "type": "wireguard"},
+                "encryption": {"enabled": True, "type": "wireguard", "nodeEncryption": True},
                 "hubble": {
                     "enabled": True,
+                    # No secrets in the audit trail (cilium-hubble-redact).
+                    "redact": {
+                        "enabled": True,
+                        "http": {
+                            "urlQuery": True,
+                            "userInfo": True,
+                            "headers": {
+                                "deny": [
+                                    "Authorization",
+                                    "Proxy-Authorization",
+                                    "Cookie",
+                                    "Set-Cookie",
+                                ]
+                            },
+                        },
+                        "kafka": {"apiKey": True},
+                    },
                     "relay": {"enabled": True},
                     "ui": {"enabled": True},
                     "tls": {"auto": {"method": "cronJob"}},
                     "metrics": {"enabled": ["dns", "drop", "tcp", "flow", "http"]},
                     # The audit trail (cilium-hubble-flow-export).
                     "export": {
-                        "fileMaxSizeMb": 50,
-                        "fileMaxBackups": 10,
                         "static": {
+                            "fileMaxSizeMb": 50,
+                            "fileMaxBackups": 10,
                             "enabled": True,
                             "filePath": "/var/run/cilium/hubble/events.log",
                             "allowList": [

@@ -1,5 +1,5 @@
-"""`cilium.extraValues`: checked against the chart's keys at 1.15.0, ADR decisions refused,
-merged last into the Release's values."""
+"""`cilium.extraValues`: checked against the keys of the chart being installed, ADR decisions
+refused, merged last into the Release's values."""
 
 from __future__ import annotations
 
@@ -54,13 +54,13 @@ def test_no_extra_values_leave_the_adr_values_unchanged() -> None:
     [
         (
             {"ipam": {"mod": "kubernetes"}},
-            "aisp-cni:cilium.extraValues.ipam.mod: not a value of the cilium chart 1.15.0; "
+            "aisp-cni:cilium.extraValues.ipam.mod: not a value of the cilium chart 1.19.6; "
             "did you mean 'ipam.mode'?",
         ),
         (
             {"operatr": {"replicas": 1}},
             "aisp-cni:cilium.extraValues.operatr.replicas: not a value of the cilium chart "
-            "1.15.0; did you mean 'operator.replicas'?",
+            "1.19.6; did you mean 'operator.replicas'?",
         ),
         (
             {"encryption": {"enabled": False}},
@@ -147,30 +147,93 @@ def test_every_bad_extra_value_is_reported_at_once() -> None:
             production_config(cilium={"extraValues": {"l7Proxy": False, "routingMod": "x"}})
         )
     assert str(caught.value).splitlines()[1:] == [
-        "  aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.15.0; "
+        "  aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.19.6; "
         "did you mean 'routingMode'?",
         "  aisp-cni:cilium.extraValues.l7Proxy: decided by the program from cilium.l7Proxy "
         "(ADR-013); change that setting instead, where the policy pack checks it",
     ]
 
 
-def test_extra_values_need_the_key_set_of_the_pinned_chart() -> None:
+def test_a_chart_version_without_derived_data_is_refused() -> None:
+    # Its keys, values and CRDs could not be checked: only versions on the path have data.
     raw = production_config(
         cilium={"chart": {"version": "1.16.0"}, "extraValues": {"routingMode": "native"}}
     )
     with pytest.raises(ConfigError) as caught:
         validate_stack_config(raw)
-    assert (
-        "aisp-cni:cilium.extraValues: no key set for chart 1.16.0 to check against "
-        "(cnistack/data/cilium-1.16.0-values-keys.json)"
-    ) in str(caught.value)
+    assert str(caught.value) == (
+        "invalid stack config:\n  aisp-cni:cilium.chart.version: Cilium 1.16.0 is not on this "
+        "program's upgrade path, so its chart cannot be checked; the known versions are 1.15.0, "
+        "1.15.19, 1.16.19, 1.17.6, 1.18.9, 1.19.6 (add it to "
+        "cnistack/data/cilium-upgrade-path.yaml and run scripts/derive_cilium_versions.py) "
+        "(got '1.16.0')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "extra", "unknown"),
+    [
+        # Removed in 1.16 for encryption.ipsec.* (upgrade.rst of v1.16.19).
+        ("1.15.19", {"encryption": {"keyFile": "keys"}}, None),
+        ("1.16.19", {"encryption": {"keyFile": "keys"}}, "encryption.keyFile"),
+        # The WireGuard userspace fallback, removed in 1.17.
+        ("1.16.19", {"encryption": {"wireguard": {"userspaceFallback": True}}}, None),
+        ("1.17.6", {"encryption": {"wireguard": {"userspaceFallback": True}}},
+         "encryption.wireguard.userspaceFallback"),
+        # tcx attachment appears in 1.16 (on by default on kernels >= 6.6).
+        ("1.15.19", {"bpf": {"enableTCX": False}}, "bpf.enableTCX"),
+        ("1.16.19", {"bpf": {"enableTCX": False}}, None),
+        # Hubble's TLS certificates from an existing Secret, from 1.16.
+        ("1.15.19", {"hubble": {"relay": {"tls": {"server": {"existingSecret": "s"}}}}},
+         "hubble.relay.tls.server.existingSecret"),
+        ("1.17.6", {"hubble": {"relay": {"tls": {"server": {"existingSecret": "s"}}}}}, None),
+    ],
+)  # fmt: skip
+def test_extra_values_are_checked_against_the_chart_being_installed(
+    version: str, extra: dict[str, Any], unknown: str | None
+) -> None:
+    # Each version's chart data, derived from its module (scripts/derive_cilium_versions.py).
+    raw = production_config(
+        cluster={"openshift": False}, cilium={"chart": {"version": version}, "extraValues": extra}
+    )
+    if unknown is None:
+        validate_stack_config(raw)
+        return
+    with pytest.raises(ConfigError) as caught:
+        validate_stack_config(raw)
+    assert f"aisp-cni:cilium.extraValues.{unknown}: not a value of the cilium chart {version}" in (
+        str(caught.value)
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "refused"), [("1.15.19", False), ("1.16.19", True), ("1.19.6", True)]
+)
+def test_a_cluster_name_cilium_refuses_is_refused_from_1_16(version: str, refused: bool) -> None:
+    raw = production_config(
+        cilium={"chart": {"version": version}, "extraValues": {"cluster": {"name": "GTT_Prod"}}}
+    )
+    if not refused:
+        assert helm_values(validate_stack_config(raw))["cluster"] == {"name": "GTT_Prod"}
+        return
+    with pytest.raises(ConfigError) as caught:
+        validate_stack_config(raw)
+    assert str(caught.value) == (
+        f"invalid stack config:\n  aisp-cni:cilium.extraValues.cluster.name: Cilium {version} "
+        "refuses cluster name 'GTT_Prod': at most 32 lower-case alphanumerics and '-', starting "
+        "and ending alphanumeric (upgrade.rst, 1.16/1.17)"
+    )
 
 
 def test_the_release_the_program_registers_carries_the_extra_values() -> None:
     cilium = {**PROD_CILIUM, "extraValues": {"operator": {"replicas": 1}}}
     release = run_program("production", {"cilium": cilium}).one(RELEASE)
     assert release.inputs["values"]["operator"] == {"prometheus": {"enabled": True}, "replicas": 1}
-    assert release.inputs["values"]["encryption"] == {"enabled": True, "type": "wireguard"}
+    assert release.inputs["values"]["encryption"] == {
+        "enabled": True,
+        "type": "wireguard",
+        "nodeEncryption": True,
+    }
 
 
 def test_a_label_map_of_the_chart_takes_any_label() -> None:

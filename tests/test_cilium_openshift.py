@@ -1,5 +1,5 @@
 """Cilium on OpenShift: install method, CiliumConfig, OpenShift values, SCCs, exporter, audit
-mode, each against the chart's keys at 1.15.0."""
+mode, each against the chart's keys of the version it installs."""
 
 from __future__ import annotations
 
@@ -11,14 +11,35 @@ from typing import Any
 
 import pytest
 
+import tests.conftest
 from cnistack.chart_keys import unknown_value_keys
 from cnistack.cilium import helm_values, hubble_ui_access
+from cnistack.cilium_upgrade import ClusterFacts
 from cnistack.config import ConfigError, parse_stack_config
 from cnistack.openshift import cilium_config, preview_warnings, scc_manifests
 from tests.conftest import USER_KUBECONFIG, run_program
 from tests.factories import PRODUCTION_VALUES, homelab_config, production_config
 
-OLM = production_config(cilium={"installMethod": "olm"})
+# The certified operator's newest bundle is cilium.v1.15.1 (cnistack/data/olm-for-cilium.yaml).
+OLM = production_config(cilium={"installMethod": "olm", "chart": {"version": "1.15.0"}})
+# What the same stack gets at 1.15.0: upgradeCompatibility of a 1.15 install, and the exporter's
+# rotation outside `static` (the 1.15 chart's only place for it).
+VALUES_1_15_0: dict[str, Any] = {
+    **PRODUCTION_VALUES,
+    "upgradeCompatibility": "1.15",
+    "hubble": {
+        **PRODUCTION_VALUES["hubble"],
+        "export": {
+            "fileMaxSizeMb": 50,
+            "fileMaxBackups": 10,
+            "static": {
+                key: value
+                for key, value in PRODUCTION_VALUES["hubble"]["export"]["static"].items()
+                if key not in ("fileMaxSizeMb", "fileMaxBackups")
+            },
+        },
+    },
+}
 
 
 def test_olm_renders_the_same_values_into_a_ciliumconfig_in_namespace_cilium() -> None:
@@ -28,13 +49,25 @@ def test_olm_renders_the_same_values_into_a_ciliumconfig_in_namespace_cilium() -
         "apiVersion": "cilium.io/v1alpha1",
         "kind": "CiliumConfig",
         "metadata": {"name": "cilium", "namespace": "cilium"},
-        "spec": PRODUCTION_VALUES,
+        "spec": VALUES_1_15_0,
     }
 
 
 def test_helm_and_olm_carry_identical_values() -> None:
     assert helm_values(parse_stack_config(OLM)) == helm_values(
-        parse_stack_config(production_config())
+        parse_stack_config(production_config(cilium={"chart": {"version": "1.15.0"}}))
+    )
+
+
+def test_olm_is_refused_for_a_version_the_operator_does_not_ship() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_stack_config(production_config(cilium={"installMethod": "olm"}))
+    assert str(err.value) == (
+        "invalid stack config:\n  aisp-cni:cilium.installMethod: the certified OLM operator does "
+        "not ship Cilium 1.19.6: its bundles stop at 1.15.1 (isovalent/olm-for-cilium "
+        "manifests/; #100: its maintainers point to Helm; cilium/cilium#38885). Set "
+        "installMethod: helm: the SCC bindings, the Multus settings and the clusterNetwork IPAM "
+        "are rendered the same (docs/openshift.md)"
     )
 
 
@@ -92,7 +125,9 @@ def test_plain_kubernetes_keeps_the_chart_cni_and_ipam_defaults() -> None:
 
 @pytest.mark.parametrize("method", ["helm", "olm"])
 def test_sccs_bind_privileged_to_the_agent_and_operator_accounts(method: str) -> None:
-    config = parse_stack_config(production_config(cilium={"installMethod": method}))
+    config = parse_stack_config(
+        production_config(cilium={"installMethod": method, "chart": {"version": "1.15.0"}})
+    )
     namespace = {"helm": "kube-system", "olm": "cilium"}[method]
     labels = {"app.kubernetes.io/managed-by": "cnistack"}
     assert scc_manifests(config) == [
@@ -121,6 +156,8 @@ def test_sccs_bind_privileged_to_the_agent_and_operator_accounts(method: str) ->
             "subjects": [
                 {"kind": "ServiceAccount", "name": "cilium", "namespace": namespace},
                 {"kind": "ServiceAccount", "name": "cilium-operator", "namespace": namespace},
+                # The preflight check of a minor step (host network, hostPath).
+                {"kind": "ServiceAccount", "name": "cilium-pre-flight", "namespace": namespace},
             ],
         },
     ]
@@ -171,9 +208,9 @@ def test_audit_mode_service_monitors_and_a_custom_exporter() -> None:
     }
     assert values["hubble"]["metrics"]["serviceMonitor"] == {"enabled": True}
     assert values["hubble"]["export"] == {
-        "fileMaxSizeMb": 100,
-        "fileMaxBackups": 3,
         "static": {
+            "fileMaxSizeMb": 100,
+            "fileMaxBackups": 3,
             "enabled": True,
             "filePath": "/var/log/cilium/flows.log",
             "fieldMask": ["time", "source", "destination", "verdict"],
@@ -220,8 +257,11 @@ SHAPES = {
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_every_new_value_key_exists_in_chart_1_15_0(shape: str) -> None:
-    assert unknown_value_keys(helm_values(parse_stack_config(SHAPES[shape])), "1.15.0") == []
+def test_every_new_value_key_exists_in_the_chart_it_installs(shape: str) -> None:
+    config = parse_stack_config(SHAPES[shape])
+    assert config.cilium_settings is not None
+    version = config.cilium_settings.chart.version
+    assert unknown_value_keys(helm_values(config), version) == []
 
 
 def test_policy_audit_mode_is_a_template_key_not_a_values_yaml_key() -> None:
@@ -240,14 +280,18 @@ def cni_child(type_: str, name: str) -> str:
     return f"urn:pulumi:production::aisp-cni::aisp-cni:index:Cni${type_}::{name}"
 
 
-def test_program_with_olm_patches_the_ciliumconfig_and_installs_no_release() -> None:
-    run = run_program("production", {"cilium": {**OLM["cilium"], "chart": {"version": "1.15.0"}}})
+def test_program_with_olm_patches_the_ciliumconfig_and_installs_no_release(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An OpenShift the 1.15 operator runs on: 4.16, Kubernetes 1.29 (inside 1.15's 1.26-1.29).
+    monkeypatch.setattr(tests.conftest, "CLUSTER_FACTS_DOUBLE", ClusterFacts("v1.29.14"))
+    run = run_program("production", {"cilium": OLM["cilium"]})
     assert run.of_type("kubernetes:helm.sh/v3:Release") == []
     patch = run.one(CILIUM_CONFIG_PATCH)
     assert patch.inputs["apiVersion"] == "cilium.io/v1alpha1"
     assert patch.inputs["kind"] == "CiliumConfig"
     assert patch.inputs["metadata"] == {"name": "cilium", "namespace": "cilium"}
-    assert patch.inputs["spec"] == PRODUCTION_VALUES
+    assert patch.inputs["spec"] == VALUES_1_15_0
     assert patch.options["protect"] is True
     binding = run.one(CLUSTER_ROLE_BINDING)
     assert binding.inputs["subjects"][0] == {

@@ -37,7 +37,7 @@ RELAY = Workload("Deployment", "kube-system", "hubble-relay", "hubble-relay", "1
 
 def test_production_waits_for_agent_operator_relay_and_ui_at_the_chart_version() -> None:
     config = load_stack("production")
-    plan = rollout_plan(config, helm_values(config))
+    plan = rollout_plan(config, helm_values(config, None), None)
     assert plan.workloads == (
         Workload("DaemonSet", "kube-system", "cilium", "cilium-agent", "1.15.0"),
         Workload("Deployment", "kube-system", "cilium-operator", "cilium-operator", "1.15.0"),
@@ -58,7 +58,7 @@ def test_the_receipt_changes_with_the_values_and_only_with_them() -> None:
     timeout = parse_stack_config(production_config(cilium={"rolloutTimeoutSeconds": 60}))
 
     def receipt(config: Any) -> dict[str, str]:
-        return rollout_plan(config, helm_values(config)).receipt
+        return rollout_plan(config, helm_values(config, None), None).receipt
 
     assert receipt(base) == receipt(same)
     assert receipt(base)["values-sha256"] != receipt(audit)["values-sha256"]
@@ -72,13 +72,13 @@ def test_a_homelab_without_hubble_waits_for_agent_and_operator_only() -> None:
             cni="cilium", cilium={"hubble": {"enabled": False, "relay": False, "ui": False}}
         )
     )
-    plan = rollout_plan(config, helm_values(config))
+    plan = rollout_plan(config, helm_values(config, None), None)
     assert [w.name for w in plan.workloads] == ["cilium", "cilium-operator"]
 
 
 def test_the_timeout_is_a_setting_with_bounds() -> None:
     config = parse_stack_config(production_config(cilium={"rolloutTimeoutSeconds": 45}))
-    assert rollout_plan(config, helm_values(config)).timeout_s == 45
+    assert rollout_plan(config, helm_values(config, None), None).timeout_s == 45
     with pytest.raises(ValueError, match=r"cilium\.rolloutTimeoutSeconds"):
         parse_stack_config(production_config(cilium={"rolloutTimeoutSeconds": 0}))
 

@@ -36,7 +36,7 @@ def test_homelab_stack_is_k3d_flannel_one_server_two_agents() -> None:
     assert config.protect_cluster_network is False
 
 
-def test_production_stack_is_existing_openshift_with_cilium_1_15_0() -> None:
+def test_production_stack_is_existing_openshift_with_cilium_1_19_6() -> None:
     config = load_stack("production")
     assert config.cni == "cilium"
     assert config.cluster == ExistingCluster(
@@ -49,7 +49,7 @@ def test_production_stack_is_existing_openshift_with_cilium_1_15_0() -> None:
     )
     settings = config.cilium_settings
     assert settings is not None
-    assert settings.chart.version == CILIUM_CHART_VERSION == "1.15.0"
+    assert settings.chart.version == CILIUM_CHART_VERSION == "1.19.6"
     assert settings.chart.source.repository == "https://helm.cilium.io/"
     assert (settings.k8s_service_host, settings.k8s_service_port) == ("api.gtt-prod.internal", 6443)
     assert settings.encryption == "wireguard"
@@ -120,7 +120,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "chart version range",
         production_config(cilium={"chart": {"version": "^1.15"}}),
-        "aisp-cni:cilium.chart.version: chart version must be an exact pin such as '1.15.0', "
+        "aisp-cni:cilium.chart.version: chart version must be an exact pin such as '1.19.6', "
         "not a range or tag (got '^1.15')",
     ),
     (

@@ -32,7 +32,7 @@ DOUBLES = Path(__file__).resolve().parent / "engine_doubles"
 # The ADR's homelab (1 server + 2 agents) as k3d is asked to create it, flag by flag.
 CREATE_FLANNEL = [
     "cluster", "create", "aisp-homelab", "--servers", "1", "--agents", "2",
-    "--image", "rancher/k3s:v1.29.1-k3s2", "--api-port", "127.0.0.1:6550",
+    "--image", "rancher/k3s:v1.35.8-k3s1", "--api-port", "127.0.0.1:6550",
     "--kubeconfig-update-default=false", "--kubeconfig-switch-context=false", "--wait",
 ]  # fmt: skip
 CILIUM_FLAGS = [
@@ -124,7 +124,9 @@ def test_up_then_switch_to_cilium_replaces_the_cluster(
     # The new cluster got every Namespace and policy again, and Cilium with the k3d values.
     assert node_names(cluster) == sorted(NODES)
     after = {n["metadata"]["name"] for n in cluster.api().get("/api/v1/namespaces")["items"]}
-    assert after == namespaces
+    # Chart 1.19 adds the namespace of its TLS/ingress secrets
+    # (templates/cilium-secrets-namespace.yaml of v1.19.6).
+    assert after == {*namespaces, "cilium-secrets"}
     assert policies(cluster, "networkpolicies")
     assert len(policies(cluster, "ciliumnetworkpolicies", "cilium.io/v2")) == 2
     api = cluster.api()

@@ -10,7 +10,7 @@ HOMELAB = K3dCluster(kind="k3d")
 COMMON = [
     "k3d", "cluster", "create", "aisp-homelab",
     "--servers", "1", "--agents", "2",
-    "--image", "rancher/k3s:v1.29.1-k3s2",
+    "--image", "rancher/k3s:v1.35.8-k3s1",
     "--api-port", "127.0.0.1:6550",
     "--kubeconfig-update-default=false", "--kubeconfig-switch-context=false",
     "--wait",

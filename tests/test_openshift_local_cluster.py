@@ -15,7 +15,7 @@ import yaml
 from cnistack.config import parse_stack_config
 from cnistack.openshift import cilium_config, scc_manifests
 from cnistack.targeting import TargetError, check_target
-from tests.factories import PRODUCTION_VALUES, production_config
+from tests.factories import production_config
 from tests.local_cluster import LocalCluster, local_cluster  # noqa: F401 (pytest fixture)
 
 pytestmark = pytest.mark.engine
@@ -54,12 +54,18 @@ def test_ciliumconfig_is_served_by_its_crd_with_the_values_intact(
         "/api/v1/namespaces/cilium",
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cilium"}},
     )
-    manifest = cilium_config(parse_stack_config(production_config(cilium={"installMethod": "olm"})))
+    manifest = cilium_config(
+        parse_stack_config(
+            production_config(cilium={"installMethod": "olm", "chart": {"version": "1.15.0"}})
+        )
+    )
     path = "/apis/cilium.io/v1alpha1/namespaces/cilium/ciliumconfigs/cilium"
     _apply(local_cluster, path, manifest)
     stored = local_cluster.api().get(path)
     assert stored["kind"] == "CiliumConfig"
-    assert stored["spec"] == PRODUCTION_VALUES
+    # The values reach the API server intact (the spec keeps unknown fields): as rendered.
+    assert stored["spec"] == manifest["spec"]
+    assert stored["spec"]["upgradeCompatibility"] == "1.15"
 
 
 def test_scc_bindings_are_accepted_by_rbac(local_cluster: LocalCluster) -> None:  # noqa: F811
@@ -68,7 +74,11 @@ def test_scc_bindings_are_accepted_by_rbac(local_cluster: LocalCluster) -> None:
     _apply(local_cluster, f"{base}/clusterroles/{role['metadata']['name']}", role)
     _apply(local_cluster, f"{base}/clusterrolebindings/{binding['metadata']['name']}", binding)
     stored = local_cluster.api().get(f"{base}/clusterrolebindings/cilium-scc-privileged")
-    assert [s["name"] for s in stored["subjects"]] == ["cilium", "cilium-operator"]
+    assert [s["name"] for s in stored["subjects"]] == [
+        "cilium",
+        "cilium-operator",
+        "cilium-pre-flight",
+    ]
     assert stored["roleRef"]["name"] == "cilium-scc-privileged"
 
 

@@ -178,7 +178,7 @@ def test_empty_postrender_and_value_files_are_harmless() -> None:
         (
             "values.encryption.enabled",
             UNKNOWN_BOOLEAN_VALUE,
-            ["cilium-release-visible", "cilium-wireguard-encryption"],
+            ["cilium-release-visible", "cilium-wireguard-encryption", "cilium-node-encryption"],
         ),
         (
             "values.kubeProxyReplacement",
@@ -192,6 +192,7 @@ def test_empty_postrender_and_value_files_are_harmless() -> None:
                 "cilium-release-visible",
                 "cilium-hubble-relay-ui",
                 "cilium-hubble-flow-export",
+                "cilium-hubble-redact",
                 "cilium-hubble-tls-not-helm",
             ],
         ),
@@ -215,13 +216,16 @@ def test_unknown_chart_at_update_cannot_be_verified() -> None:
     assert _production(stack) == []
     release_rules = [
         "cilium-chart-version-pinned",
+        "cilium-supported-release",
         "cilium-release-visible",
         "cilium-policy-enforced",
         "cilium-kube-proxy-replacement",
         "cilium-wireguard-encryption",
+        "cilium-node-encryption",
         "cilium-openshift-settings",
         "cilium-hubble-relay-ui",
         "cilium-hubble-flow-export",
+        "cilium-hubble-redact",
         "cilium-hubble-tls-not-helm",
     ]
     assert _production(stack, preview=False) == [

@@ -98,8 +98,14 @@ def test_committed_pack_configs(stack: str, level: EnforcementLevel) -> None:
     }
 
 
-def test_config_files_are_the_two_stacks() -> None:
-    assert sorted(p.name for p in CONFIG_DIR.iterdir()) == ["homelab.json", "production.json"]
+def test_config_files_are_the_two_stacks_and_the_upgrade_window() -> None:
+    # production-upgrade.json: production with the end-of-life rule advisory, for the
+    # intermediate steps of a Cilium upgrade (tests/test_policy_pack_versions.py).
+    assert sorted(p.name for p in CONFIG_DIR.iterdir()) == [
+        "homelab.json",
+        "production-upgrade.json",
+        "production.json",
+    ]
     for path in CONFIG_DIR.iterdir():
         json.loads(path.read_text())
 

@@ -26,8 +26,13 @@ PRODUCTION_DNS = load_pack_config("production")["namespace-default-deny"]
 
 
 def cilium_config(values: dict[str, Any] | None = None) -> PackResource:
-    """What the program registers with installMethod: olm (a CustomResourcePatch)."""
+    """What the program registers with installMethod: olm (a CustomResourcePatch). The
+    operator ships the 1.15 line, whose chart reads the export rotation outside `static`."""
     spec = copy.deepcopy(dict(values or cilium_release(openshift=True).props["values"]))
+    if values is None:
+        static = spec["hubble"]["export"]["static"]
+        for key in ("fileMaxSizeMb", "fileMaxBackups"):
+            spec["hubble"]["export"][key] = static.pop(key)
     return PackResource(
         CILIUM_CONFIG_PATCH,
         "cni-ciliumconfig",
@@ -114,9 +119,9 @@ def test_compliant_exporter_passes() -> None:
         ("static.filePath", "events.log",
          'Set the cilium value `hubble.export.static.filePath` to an absolute path on the node '
          '(found "events.log").'),
-        ("fileMaxBackups", 0,
-         "Set the cilium value `hubble.export.fileMaxBackups` to a positive number: the export "
-         "file must rotate (found 0)."),
+        ("static.fileMaxBackups", 0,
+         "Set the cilium value `hubble.export.static.fileMaxBackups` to a positive number: the "
+         "export file must rotate (found 0)."),
         ("static.allowList", ['{"event_type":[{"type":129}]}'],
          'Add `{"verdict":["DROPPED"]}` (alone in its filter) to the cilium value '
          "`hubble.export.static.allowList`: every denied flow belongs in the audit trail."),
@@ -139,6 +144,30 @@ def test_compliant_exporter_passes() -> None:
 )  # fmt: skip
 def test_exporter_changed_by_one_field(path: str, value: Any, message: str) -> None:
     assert _export(path, value) == [message]
+
+
+def test_chart_1_17_reads_the_rotation_only_outside_static() -> None:
+    # cilium-configmap.yaml of v1.17.6 renders hubble-export-file-max-size-mb from
+    # `hubble.export.fileMaxSizeMb` alone: sizes under `static` leave the file unrotated there.
+    release = changed(cilium_release(), "version", "1.17.6")
+    assert run_policy("cilium-hubble-flow-export", release) == [
+        "Set the cilium value `hubble.export.fileMaxSizeMb` to a positive number: the export "
+        "file must rotate (found nothing).",
+        "Set the cilium value `hubble.export.fileMaxBackups` to a positive number: the export "
+        "file must rotate (found nothing).",
+    ]
+    moved = changed(changed(release, "values.hubble.export.fileMaxSizeMb", 50),
+                    "values.hubble.export.fileMaxBackups", 10)  # fmt: skip
+    assert run_policy("cilium-hubble-flow-export", moved) == []
+
+
+def test_chart_1_19_reads_the_top_level_rotation_first() -> None:
+    # v1.19.6: `hubble.export.fileMaxSizeMb | default hubble.export.static.fileMaxSizeMb`.
+    release = changed(cilium_release(), "values.hubble.export.fileMaxSizeMb", 0)
+    assert run_policy("cilium-hubble-flow-export", release) == [
+        "Set the cilium value `hubble.export.fileMaxSizeMb` to a positive number: the export "
+        "file must rotate (found 0)."
+    ]
 
 
 def test_empty_allow_list_exports_everything_and_passes() -> None:

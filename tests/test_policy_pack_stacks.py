@@ -39,7 +39,6 @@ def test_weakened_production_is_caught_by_the_rule_that_names_each_weakening() -
     resources = registered(
         "production",
         {"cilium": {
-            "chart": {"version": "1.15.0"},
             "k8sServiceHost": "api.gtt-prod.internal", "k8sServicePort": 6443,
             "encryption": "disabled",
             "hubble": {"enabled": False, "relay": False, "ui": False},

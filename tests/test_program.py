@@ -69,11 +69,13 @@ def test_homelab_exports_profile_and_the_two_l7_widenings() -> None:
     assert run.of_type(CNP) == []
 
 
-def test_production_installs_cilium_1_15_0_protected_with_the_adr_values() -> None:
+def test_production_installs_cilium_1_19_6_protected_with_the_adr_values() -> None:
     run = run_program("production", {"kubeconfig": PROD_KUBECONFIG})
     release = run.one(RELEASE)
     assert release.inputs["chart"] == "cilium"
-    assert release.inputs["version"] == "1.15.0"
+    assert release.inputs["version"] == "1.19.6"
+    # Never Helm's --reuse-values (upstream forbids it across minors): the whole value set.
+    assert release.inputs["reuseValues"] is False
     assert release.inputs["namespace"] == "kube-system"
     assert release.inputs["name"] == "cilium"
     assert release.inputs["repositoryOpts"] == {"repo": "https://helm.cilium.io/"}
@@ -90,6 +92,12 @@ def test_production_installs_cilium_1_15_0_protected_with_the_adr_values() -> No
     }
     assert release.options["protect"] is True
     assert run.of_type(COMMAND) == []
+    # Read back by the next run: what was deployed, and the version first installed.
+    assert run.exports["ciliumInstall"] == {
+        "version": "1.19.6",
+        "firstInstalled": "1.19.6",
+        "preflight": None,
+    }
 
 
 def test_production_uses_the_secret_kubeconfig_and_protects_the_policies() -> None:
@@ -207,7 +215,7 @@ def test_homelab_on_cilium_installs_an_unprotected_release_with_k3d_values() -> 
         # resource: a chart key 1.15.0 does not have, a policy K3s + kube-router cannot enforce.
         (
             {"cni": "cilium", "cilium": {"extraValues": {"routingMod": "x"}}},
-            "aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.15.0; "
+            "aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.19.6; "
             "did you mean 'routingMode'?",
         ),
         (

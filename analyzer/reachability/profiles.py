@@ -10,7 +10,9 @@ analyzer's answer depends on the enforcer reads one field here, never the enforc
   ADR-013 §"Production"): NetworkPolicy, CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy
   on identity labels; CIDR rules (and `ipBlock`) match only addresses outside the cluster;
   `endPort` is ignored (Cilium < 1.16 enforces the start port only); L7 HTTP rules enforced.
-  `cilium` is the alias of the default Cilium profile.
+  `cilium` is the alias of this profile, the one checked against Cilium's own code.
+- `cilium@1.19` (Cilium 1.19, the production default): 1.15 plus `endPort`, `enableDefaultDeny`,
+  empty peer lists that select no one (1.16), and `*Requires` refused by the CRD (1.19).
 
 The IaC program maps its capability profile's enforcer (cnistack/capabilities.py) onto a name here.
 """
@@ -49,6 +51,17 @@ class EnforcementProfile:
     # An egress named port resolves against the named ports of every pod in the cluster
     # (Cilium 1.15 pkg/endpoint/policy.go GetNamedPort), not of the destination.
     egress_named_ports_cluster_wide: bool
+    # A CiliumNetworkPolicy's `enableDefaultDeny` is honoured (a Cilium 1.16 field: 1.15's CRD
+    # prunes it; pkg/policy/repository.go of v1.16.19 reads it).
+    enable_default_deny: bool = False
+    # An empty non-nil `from*`/`to*` peer list selects no identity (Cilium 1.16,
+    # Documentation/operations/upgrade.rst of v1.16.19; pkg/policy/api/ingress.go); before, it
+    # read as an absent list.
+    empty_peer_list_selects_none: bool = False
+    # The CRD refuses a non-empty `fromRequires`/`toRequires` (Cilium 1.19: `maxItems: 0`,
+    # upgrade.rst of v1.19.6). Before, the fields are deprecated (1.17) and not modelled here:
+    # either way the analyzer refuses them rather than under-report what they allow.
+    requires_refused_by_crd: bool = False
 
 
 KUBE_ROUTER = EnforcementProfile(
@@ -76,7 +89,30 @@ CILIUM_1_15 = EnforcementProfile(
     egress_named_ports_cluster_wide=True,
 )
 
-PROFILES: dict[str, EnforcementProfile] = {p.name: p for p in (KUBE_ROUTER, CILIUM_1_15)}
+# Cilium 1.19 (the production default, 1.19.6): the 1.16 changes (port ranges in NetworkPolicy
+# `parsePorts` and CNP `endPort`, `enableDefaultDeny`, empty peer lists) and the 1.19 CRD's refusal
+# of `*Requires`. `policyTypes` (pkg/k8s/network_policy.go) and egress named ports
+# (pkg/endpoint/policy.go) read as in 1.15 in the v1.19.6 module. Not yet checked against an
+# oracle built on 1.19's pkg/policy (docs/cilium-oracle.md, "Versions").
+CILIUM_1_19 = EnforcementProfile(
+    name="cilium@1.19",
+    enforcer="cilium",
+    version="1.19",
+    cilium_policies=True,
+    l7_policy=True,
+    identity_labels=True,
+    ip_block_matches_pods=False,
+    end_port=True,
+    rules_isolate_without_policy_types=True,
+    egress_named_ports_cluster_wide=True,
+    enable_default_deny=True,
+    empty_peer_list_selects_none=True,
+    requires_refused_by_crd=True,
+)
+
+PROFILES: dict[str, EnforcementProfile] = {
+    p.name: p for p in (KUBE_ROUTER, CILIUM_1_15, CILIUM_1_19)
+}
 # Names accepted for a profile: each family's name stands for its default profile.
 ALIASES: dict[str, str] = {"cilium": CILIUM_1_15.name}
 PROFILE_NAMES: tuple[str, ...] = (*ENFORCEMENTS, *(n for n in PROFILES if n not in ENFORCEMENTS))

@@ -37,15 +37,18 @@ L4_PROBES = (("TCP", 80), ("TCP", 81), ("TCP", 8080), ("UDP", 80), ("UDP", 81), 
 HTTP_REQUESTS = (("GET", "/"), ("POST", "/api/v1"), ("GET", "/admin"), ("PUT", "/api/x"))
 
 
-def oracle_binary() -> Path | None:
-    """The built oracle: $CILIUM_ORACLE, else the toolchain's bin dir (scripts/toolchain.sh)."""
+def oracle_binary(version: str | None = None) -> Path | None:
+    """The built oracle: $CILIUM_ORACLE, else the toolchain's bin dir (scripts/toolchain.sh).
+    With `version`, the oracle built against that Cilium version (cilium-oracle-<version>,
+    scripts/build_cilium_oracle.sh OUT VERSION); without, ADR-013's 1.15.0."""
     explicit = os.environ.get("CILIUM_ORACLE")
-    if explicit:
+    if explicit and version is None:
         return Path(explicit)
+    name = f"cilium-oracle-{version}" if version else "cilium-oracle"
     tc = os.environ.get("CNISTACK_TOOLCHAIN_DIR") or str(Path.home() / ".cache/cnistack/toolchain")
     for candidate in (
-        Path(tc) / "bin" / "cilium-oracle",
-        Path.home() / ".cache/cnistack/oracle/bin/cilium-oracle",
+        Path(tc) / "bin" / name,
+        Path.home() / ".cache/cnistack/oracle/bin" / name,
     ):
         if candidate.is_file():
             return candidate

@@ -33,13 +33,15 @@ CASES = int(os.environ.get("CILIUM_ORACLE_CASES", "300"))
 SEED = int(os.environ.get("CILIUM_ORACLE_SEED", "20261201"))
 
 
-@pytest.fixture(scope="module")
-def oracle() -> Iterator[Oracle]:
-    binary = oracle_binary()
+# Cilium's own code at ADR-013's 1.15.0 and at the 1.15 line's last patch (the path's first
+# step; tools/cilium-oracle/versions/). The `cilium@1.15` profile must agree with both.
+@pytest.fixture(scope="module", params=[None, "1.15.19"], ids=["1.15.0", "1.15.19"])
+def oracle(request: pytest.FixtureRequest) -> Iterator[Oracle]:
+    binary = oracle_binary(request.param)
     if binary is None or not binary.is_file():
         pytest.fail(
-            "no cilium-oracle binary: run scripts/build_cilium_oracle.sh "
-            "~/.cache/cnistack/toolchain/bin (make toolchain) or set CILIUM_ORACLE"
+            f"no cilium-oracle binary for {request.param or '1.15.0'}: run scripts/toolchain.sh "
+            "(pieces oracle, oracle_path) or set CILIUM_ORACLE"
         )
     proc = Oracle(binary)
     yield proc

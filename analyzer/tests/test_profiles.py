@@ -18,7 +18,7 @@ L7 = str(CASES_DIR / "cilium-l7-http-get-path.yaml")
 
 
 def test_the_profiles_and_their_facts() -> None:
-    assert PROFILE_NAMES == ("kube-router", "cilium", "cilium@1.15")
+    assert PROFILE_NAMES == ("kube-router", "cilium", "cilium@1.15", "cilium@1.19")
     assert profile("cilium") is profile("cilium@1.15") is CILIUM_1_15
     assert profile("kube-router") is KUBE_ROUTER
     # Cilium 1.15 (the oracle's version): CNPs and L7 read, ipBlock outside the cluster only,
@@ -35,7 +35,8 @@ def test_unknown_profile_is_named() -> None:
     with pytest.raises(InputError) as caught:
         Analyzer(load_documents([]), "calico")
     assert str(caught.value) == (
-        "unknown enforcement profile 'calico' (expected kube-router, cilium, cilium@1.15)"
+        "unknown enforcement profile 'calico' (expected kube-router, cilium, cilium@1.15, "
+        "cilium@1.19)"
     )
 
 

@@ -1,8 +1,9 @@
 """Validate CiliumNetworkPolicy manifests against the CRD's own structural schema.
 
-The schema is derived from Cilium's CRD by scripts/derive_cnp_schema.py (see its docstring to
-regenerate). It is an OpenAPI v3 subset, close to JSON Schema draft 4; `x-kubernetes-*` keys and
-`format: int64`-style annotations are unknown keywords to jsonschema and therefore ignored.
+The schema is derived from Cilium's CRD by scripts/derive_cilium_versions.py (descriptions
+stripped by scripts/derive_cnp_schema.py's strip_descriptions), one per version on the path. It
+is an OpenAPI v3 subset, close to JSON Schema draft 4; `x-kubernetes-*` keys and `format:
+int64`-style annotations are unknown keywords to jsonschema and therefore ignored.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ from typing import Any
 
 from jsonschema import Draft4Validator
 
-SCHEMA_RESOURCE = "cnp-structural-schema.json"
+from cnistack import cilium_versions
+
 SOURCE_KEY = "x-cnistack-source"
 
 
 @functools.cache
 def cnp_schema() -> Mapping[str, Any]:
-    text = (resources.files("cnistack") / "data" / SCHEMA_RESOURCE).read_text("utf-8")
+    # The production pin's CRD (scripts/derive_cilium_versions.py writes one per version on the
+    # upgrade path): what the program's own policies are checked against when rendered.
+    version = cilium_versions.default_version()
+    path = resources.files("cnistack") / "data" / "cilium" / version / "crds"
+    text = (path / "ciliumnetworkpolicies.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -1,13 +1,14 @@
 """cilium-hubble-flow-export: Cilium writes an audit trail of flows, denials and L7 included.
 
 ADR-013, "Conformité : Audit via Hubble" for C4-C5 data: Hubble metrics count flows, they do not
-record them. Cilium 1.15's static exporter (chart values `hubble.export`, rendered by
+record them. Cilium's static exporter (chart values `hubble.export`, rendered by
 templates/cilium-configmap.yaml into the agent's hubble-export-* flags) writes flows to a file on
 each node, where the node's log shipping collects them. This policy demands, on a Cilium Helm
 release or CiliumConfig:
 - `hubble.export.static.enabled: true` and an absolute `filePath`;
 - rotation: `fileMaxSizeMb` and `fileMaxBackups` set to positive numbers (an unrotated file fills
-  the node's disk and then loses flows);
+  the node's disk and then loses flows), under `hubble.export` or, from chart 1.18, under
+  `hubble.export.static`;
 - an allow list that keeps dropped flows (`{"verdict":["DROPPED",...]}`) and L7 records
   (`{"event_type":[{"type":129}]}`, MessageTypeAccessLog), each in a filter of its own (filter
   fields are AND-ed); an empty allow list exports every flow and also passes;
@@ -21,6 +22,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import semver
 from pulumi_policy import ResourceValidationPolicy
 
 from .manifests import dig, items, release_values, shown, validate_cilium_release
@@ -28,6 +30,7 @@ from .manifests import dig, items, release_values, shown, validate_cilium_releas
 NAME = "cilium-hubble-flow-export"
 L7_EVENT_TYPE = 129
 AUDIT_FIELDS = ("time", "source", "destination", "verdict")
+STATIC_ROTATION_FROM = semver.Version(1, 18, 0)
 
 
 def _filters(value: object) -> list[Mapping[str, Any]] | None:
@@ -61,6 +64,15 @@ def _removes_audit(item: Mapping[str, Any]) -> bool:
     return not item or "DROPPED" in verdicts or L7_EVENT_TYPE in types
 
 
+def _rotation_under_static(props: Mapping[str, Any]) -> bool:
+    """Chart 1.18 moved the rotation sizes under `hubble.export.static` (upgrade.rst of v1.18.9,
+    "Helm Options"); a CiliumConfig (no chart version) is the OLM operator's 1.15 line."""
+    version = props.get("version")
+    if not (isinstance(version, str) and semver.Version.is_valid(version)):
+        return False
+    return bool(semver.Version.parse(version) >= STATIC_ROTATION_FROM)
+
+
 def violations(props: Mapping[str, Any]) -> Iterator[str]:
     export = dig(release_values(props), "hubble", "export")
     static = dig(export, "static")
@@ -76,13 +88,18 @@ def violations(props: Mapping[str, Any]) -> Iterator[str]:
             "Set the cilium value `hubble.export.static.filePath` to an absolute path on the node "
             f"(found {shown(path)})."
         )
+    static_rotation = _rotation_under_static(props)
     for key in ("fileMaxSizeMb", "fileMaxBackups"):
-        value = dig(export, key)
+        # The configmap reads `hubble.export.KEY | default hubble.export.static.KEY` from 1.18
+        # (cilium-configmap.yaml of v1.18.9), `hubble.export.KEY` alone before.
+        value, where = dig(export, key), f"hubble.export.{key}"
+        if value is None and static_rotation:
+            value, where = dig(static, key), f"hubble.export.static.{key}"
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)  # numbers travel as floats
             yield (
-                f"Set the cilium value `hubble.export.{key}` to a positive number: the export "
+                f"Set the cilium value `{where}` to a positive number: the export "
                 f"file must rotate (found {shown(value)})."
             )
     allow = _filters(dig(static, "allowList"))

@@ -196,9 +196,20 @@ def is_cilium_release(resource_type: str, props: Mapping[str, Any]) -> bool:
     return is_cilium_chart(props["chart"])
 
 
+def is_preflight_check(props: Mapping[str, Any]) -> bool:
+    """Upstream's preflight release before a minor upgrade (`preflight.enabled=true agent=false`,
+    Documentation/operations/upgrade.rst): no agent, so no datapath and no CNI settings to check;
+    it pulls the new image and validates policies. A release with an agent is never one."""
+    values = release_values(props)
+    return dig(values, "preflight", "enabled") is True and dig(values, "agent") is False
+
+
 def is_cilium_install(resource_type: str, props: Mapping[str, Any]) -> bool:
-    """A Cilium Helm release or an OLM CiliumConfig: either way the stack runs Cilium."""
-    return resource_type in CILIUM_CONFIG_TYPES or is_cilium_release(resource_type, props)
+    """A Cilium Helm release or an OLM CiliumConfig: either way the stack runs Cilium. A
+    preflight check is not an install (it runs no agent)."""
+    if resource_type in CILIUM_CONFIG_TYPES:
+        return True
+    return is_cilium_release(resource_type, props) and not is_preflight_check(props)
 
 
 def validate_cilium_release(

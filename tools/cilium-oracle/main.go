@@ -255,7 +255,8 @@ func run(in input) output {
 		out.Identities[key] = names
 	}
 
-	repo := policy.NewPolicyRepository(testidentity.NewMockIdentityAllocator(idCache), idCache, nil, nil)
+	// The constructor's signature changes within the 1.15 line (repository.go, per version).
+	repo := newRepository(testidentity.NewMockIdentityAllocator(idCache), idCache)
 	// The agent sets its DNS name manager here (daemon.go); no FQDN selector is analysed, so
 	// the module's own no-op notifier stands in (the selector cache locks it on every change).
 	repo.GetSelectorCache().SetLocalIdentityNotifier(testidentity.NewDummyIdentityNotifier())

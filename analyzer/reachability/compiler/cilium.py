@@ -145,15 +145,22 @@ def compile_cilium_policy(
                 )
         # `enableDefaultDeny` is a Cilium 1.16 field: the 1.15 CRD schema does not know it, so
         # the API server prunes it and every CNP with rules in a direction isolates it. Found by
-        # the Cilium oracle (pkg/policy/api/rule.go at v1.15.0 has no such field).
+        # the Cilium oracle (pkg/policy/api/rule.go at v1.15.0 has no such field). From 1.16 a
+        # direction set to false adds its rules without isolating (pkg/policy/repository.go).
+        isolates = dict(present)
+        default_deny = spec.get("enableDefaultDeny")
+        if profile.enable_default_deny and isinstance(default_deny, Mapping):
+            for direction in ("ingress", "egress"):
+                if default_deny.get(direction) is False:
+                    isolates[direction] = False
         out.append(
             CompiledPolicy(
                 ref=ref,
                 namespace=namespace,
                 selector=selector,
                 cilium=True,
-                isolates_ingress=present["ingress"],
-                isolates_egress=present["egress"],
+                isolates_ingress=isolates["ingress"],
+                isolates_egress=isolates["egress"],
                 ingress=rules["ingress"],
                 egress=rules["egress"],
             )
@@ -214,15 +221,28 @@ def _cnp_rule(
         # endpoint is modelled, they match nothing.
         host = entity in ("host", "remote-node")
         peers.append(EntityPeer(world=world, cluster=cluster, host=host))
+    if raw.get(f"{side}Requires"):
+        # A requirement narrows every rule of the subject, and a rule whose only peer is one,
+        # with toPorts, allows where the analyzer would say deny: never under-report, refuse.
+        why = (
+            f"Cilium {profile.version}'s CRD refuses a non-empty {side}Requires (maxItems 0)"
+            if profile.requires_refused_by_crd
+            else f"{side}Requires (deprecated in Cilium 1.17, refused from 1.19) is not analysed"
+        )
+        raise ctx.error(f"{where}.{side}Requires: {why}; remove it")
     for key in (
         f"{side}Services",
         f"{side}Nodes",
         f"{side}Groups",
         f"{side}FQDNs",
-        f"{side}Requires",
     ):
         if raw.get(key):
             # Not modelled: these peers match none of the analysed endpoints.
+            has_l3 = True
+    if profile.empty_peer_list_selects_none:
+        kinds = ["Endpoints", "CIDR", "CIDRSet", "Entities"]
+        if any(isinstance(raw.get(f"{side}{k}"), list) and not raw[f"{side}{k}"] for k in kinds):
+            # Cilium 1.16: an empty non-nil peer list selects no identity (upgrade.rst).
             has_l3 = True
     ports_raw = field_list(ctx, raw, "toPorts", f"{where}.")
     ports: tuple[PortSpec, ...] | None
