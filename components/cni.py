@@ -10,8 +10,8 @@ import pulumi_kubernetes as k8s
 
 from cnistack import cilium, openshift
 from cnistack.capabilities import CapabilityProfile
-from cnistack.cni_rollout import RolloutPlan, rollout_plan
 from cnistack.cilium_upgrade import UpgradePlan
+from cnistack.cni_rollout import RolloutPlan, rollout_plan
 from cnistack.config import StackConfig
 from components.cni_rollout import CniRollout, CniRolloutArgs, helm_pending_hook
 
