@@ -39,16 +39,19 @@ def test_production_waits_for_agent_operator_relay_and_ui_at_the_chart_version()
     config = load_stack("production")
     plan = rollout_plan(config, helm_values(config, None), None)
     assert plan.workloads == (
-        Workload("DaemonSet", "kube-system", "cilium", "cilium-agent", "1.15.0"),
-        Workload("Deployment", "kube-system", "cilium-operator", "cilium-operator", "1.15.0"),
-        Workload("Deployment", "kube-system", "hubble-relay", "hubble-relay", "1.15.0"),
-        # hubble-ui's images have their own version line (chart 1.15.0: hubble-ui v0.13.0).
+        Workload("DaemonSet", "kube-system", "cilium", "cilium-agent", "1.19.6"),
+        Workload("Deployment", "kube-system", "cilium-operator", "cilium-operator", "1.19.6"),
+        Workload("Deployment", "kube-system", "hubble-relay", "hubble-relay", "1.19.6"),
+        # hubble-ui's images have their own version line (hubble-ui v0.13.x).
         Workload("Deployment", "kube-system", "hubble-ui", None, None),
+        # From 1.16 the chart runs Envoy as its own DaemonSet by default (upgrade notes of 1.16);
+        # its image follows cilium-envoy's own version line.
+        Workload("DaemonSet", "kube-system", "cilium-envoy", None, None),
     )
     assert plan.timeout_s == 900
-    assert (plan.release, plan.namespace, plan.version) == ("cilium", "kube-system", "1.15.0")
+    assert (plan.release, plan.namespace, plan.version) == ("cilium", "kube-system", "1.19.6")
     assert set(plan.receipt) == {"release", "version", "values-sha256"}
-    assert plan.receipt["version"] == "1.15.0"
+    assert plan.receipt["version"] == "1.19.6"
 
 
 def test_the_receipt_changes_with_the_values_and_only_with_them() -> None:
@@ -66,14 +69,26 @@ def test_the_receipt_changes_with_the_values_and_only_with_them() -> None:
     assert receipt(base) == receipt(timeout)
 
 
-def test_a_homelab_without_hubble_waits_for_agent_and_operator_only() -> None:
+def test_a_homelab_without_hubble_waits_for_no_hubble_workload() -> None:
     config = parse_stack_config(
         homelab_config(
             cni="cilium", cilium={"hubble": {"enabled": False, "relay": False, "ui": False}}
         )
     )
     plan = rollout_plan(config, helm_values(config, None), None)
-    assert [w.name for w in plan.workloads] == ["cilium", "cilium-operator"]
+    assert [w.name for w in plan.workloads] == ["cilium", "cilium-operator", "cilium-envoy"]
+
+
+def test_a_release_held_by_a_preflight_stage_is_awaited_at_its_deployed_version() -> None:
+    # Stage 1 of a minor step keeps the release as deployed (upstream's preflight check runs
+    # beside it): the gate must not wait for agents of the target version that is not rolled out.
+    config = load_stack("production")
+    plan = rollout_plan(config, helm_values(config, "1.15.0"), "1.18.9")
+    assert plan.version == "1.18.9"
+    assert plan.workloads[0] == Workload(
+        "DaemonSet", "kube-system", "cilium", "cilium-agent", "1.18.9"
+    )
+    assert plan.receipt["version"] == "1.18.9"
 
 
 def test_the_timeout_is_a_setting_with_bounds() -> None:
