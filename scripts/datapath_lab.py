@@ -129,7 +129,7 @@ def toolchain_versions() -> dict[str, str]:
         ["bash", str(ROOT / "scripts/toolchain.sh"), "--print-versions"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return dict(line.split("=", 1) for line in out.stdout.split())
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if line)
 
 
 def cilium_module_dir() -> Path:

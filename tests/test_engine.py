@@ -67,7 +67,7 @@ def test_up_installs_the_real_chart_and_the_agent_runs_on_every_node(
     # (pkg/kube/ready.go: replicas 1 - maxUnavailable 1 = 0 expected), a race this test lost in
     # 2 of 4 runs before the gate.
     receipt = api.get("/api/v1/namespaces/kube-system/configmaps/cnistack-cni-rollout")["data"]
-    assert (receipt["release"], receipt["version"]) == ("cilium", "1.15.0")
+    assert (receipt["release"], receipt["version"]) == ("cilium", "1.19.6")
     ds = api.get("/apis/apps/v1/namespaces/kube-system/daemonsets/cilium")
     assert ds["status"]["desiredNumberScheduled"] == 6
     assert ds["status"]["numberReady"] == 6
@@ -89,8 +89,10 @@ def test_up_installs_the_real_chart_and_the_agent_runs_on_every_node(
         for item in api.get(f"/apis/apps/v1/namespaces/kube-system/{kind}")["items"]
         if (item["metadata"].get("annotations") or {}).get("meta.helm.sh/release-name") == "cilium"
     )
+    # From 1.16 the chart runs Envoy as its own DaemonSet by default (1.16 upgrade notes).
     assert helm_installed == [
         "daemonsets cilium",
+        "daemonsets cilium-envoy",
         "deployments cilium-operator",
         "deployments hubble-relay",
         "deployments hubble-ui",
