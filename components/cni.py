@@ -62,7 +62,6 @@ class Cni(pulumi.ComponentResource):
                         release=self.release,
                         kubeconfig=args.kubeconfig,
                         context=args.context,
-                        protect=args.config.protect_cluster_network,
                     ),
                     pulumi.ResourceOptions(parent=self),
                 ).receipt

@@ -3,11 +3,16 @@
 What to wait for is decided by cnistack/cni_rollout.py (pure); this component only waits, and
 records the result in a receipt, the ConfigMap kube-system/cnistack-cni-rollout:
 - the receipt holds the chart version and a digest of the Helm values, so it changes exactly when
-  the release does; it is created or updated after the release (depends_on);
+  the release does; it is created after the release (depends_on). The Kubernetes provider
+  replaces a ConfigMap whose data changes (delete, then create: its name is fixed), it does not
+  update it (pulumi/pulumi-kubernetes#1567);
 - a `before_create`/`before_update` resource hook on it waits until the rollout is complete
   (pulumi.ResourceHook: the engine runs it before the step and fails the step with its error,
   pkg/resource/deploy/step.go); so the receipt is written only for a verified rollout, and a
-  failed or interrupted wait leaves the old receipt, which makes the next `up` wait again;
+  failed or interrupted wait leaves no receipt of the new release, which makes the next `up`
+  wait again;
+- the receipt is never protected, even where the release is: it is a record that the next `up`
+  rewrites, and `protect` would refuse the replacement every upgrade needs.
 - what needs Cilium (CiliumNetworkPolicies) depends on the receipt, not on the release.
 An `up` that changes nothing in the release does not wait, so a node that is down does not block
 an unrelated policy change. Hooks do not run in previews.
@@ -102,7 +107,6 @@ class CniRolloutArgs:
     # The provider's own access: the kubeconfig (None: the user's kubeconfig file) and context.
     kubeconfig: pulumi.Output[str] | None
     context: str | None
-    protect: bool = False
 
 
 class CniRollout(pulumi.ComponentResource):
@@ -136,7 +140,6 @@ class CniRollout(pulumi.ComponentResource):
                 parent=self,
                 provider=args.provider,
                 depends_on=[args.release],
-                protect=args.protect,
                 hooks=pulumi.ResourceHookBinding(before_create=[hook], before_update=[hook]),
             ),
         )

@@ -159,6 +159,9 @@ def test_production_applies_the_two_adr_l7_policies_after_cilium() -> None:
         "before_create": ["cni-rollout-wait"],
         "before_update": ["cni-rollout-wait"],
     }
+    # The release is protected; its receipt is not: each upgrade replaces it (a ConfigMap's new
+    # data is a replacement in the Kubernetes provider), which `protect` would refuse.
+    assert (run.named("cni-cilium").options["protect"], receipt.options["protect"]) == (True, False)
     api = cnps[("ai-apps", "frontend-reads-api-ingress")].inputs["spec"]
     assert api["ingress"][0]["toPorts"][0]["rules"]["http"] == [
         {"method": "^GET$", "path": "^/api/v1/models$"},
