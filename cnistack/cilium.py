@@ -124,8 +124,8 @@ def _export_values(settings: CiliumSettings) -> dict[str, Any]:
     # hubble-export-file-path/-fieldmask/-allowlist/-denylist/-file-max-size-mb/-file-max-backups
     # flags (the static exporter, bound to the agent's lifecycle). Up to 1.17 the rotation sizes
     # are `hubble.export.fileMaxSizeMb/fileMaxBackups`; 1.18 moved them under `static`
-    # (Documentation/operations/upgrade.rst of v1.18.9, "Helm Options": the old keys "will be
-    # removed in Cilium 1.19"; 1.19.6's configmap still falls back to them).
+    # (Documentation/operations/upgrade.rst of v1.18.11, "Helm Options": the old keys "will be
+    # removed in Cilium 1.19"; 1.19.7's configmap still falls back to them).
     export = settings.export
     rotation = {"fileMaxSizeMb": export.file_max_size_mb, "fileMaxBackups": export.file_max_backups}
     static_rotation = Version.parse(settings.chart.version) >= STATIC_EXPORT_ROTATION

@@ -55,7 +55,7 @@ OWNED_VALUES: Mapping[str, str] = {
 
 # Cilium validates its cluster name from 1.16 (bypassable with upgradeCompatibility <= 1.15) and
 # strictly from 1.17: "at most 32 lower case alphanumeric characters and '-', start and end with
-# an alphanumeric character" (Documentation/operations/upgrade.rst of v1.16.19 and v1.17.6).
+# an alphanumeric character" (Documentation/operations/upgrade.rst of v1.16.19 and v1.17.17).
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 CLUSTER_NAME_CHECKED_FROM = Version(1, 16, 0)
 

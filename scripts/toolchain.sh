@@ -31,7 +31,7 @@ K8S_V=v1.35.8         # k8s.io/kubernetes: kube-apiserver, kube-controller-manag
 #                       (1.35: supported until 2027-02-28, inside Cilium 1.19's e2e-tested 1.32-1.35)
 ETCD_V=v3.6.16        # go.etcd.io/etcd/server/v3 (etcdmain.Main)
 KWOK_V=v0.7.0         # sigs.k8s.io/kwok (simulated nodes and pods)
-CILIUM_V=v1.19.6      # github.com/cilium/cilium: THE production pin (the stack's default chart, its
+CILIUM_V=v1.19.7      # github.com/cilium/cilium: THE production pin (the stack's default chart, its
 #                       CRDs, the datapath lab). The upgrade path's other versions come from
 #                       cnistack/data/cilium-upgrade-path.yaml, never pinned here a second time.
 # The datapath lab (scripts/datapath_lab.py, docs/datapath-lab.md): the real enforcers.

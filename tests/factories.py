@@ -53,7 +53,7 @@ HUBBLE_METRICS = [
 ]
 
 PRODUCTION_VALUES: dict[str, Any] = {
-    # Upstream's upgrade procedure: the version first installed (a fresh 1.19.6 here).
+    # Upstream's upgrade procedure: the version first installed (a fresh 1.19.7 here).
     "upgradeCompatibility": "1.19",
     "kubeProxyReplacement": True,
     "k8sServiceHost": "api.gtt-prod.internal",

@@ -462,7 +462,7 @@ def _cilium_release() -> PackResource:
         {
             "name": "cilium",
             "chart": "cilium",
-            "version": "1.19.6",
+            "version": "1.19.7",
             "namespace": "kube-system",
             "repositoryOpts": {"repo": "https://helm.cilium.io/"},
             "values": {

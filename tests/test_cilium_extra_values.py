@@ -54,13 +54,13 @@ def test_no_extra_values_leave_the_adr_values_unchanged() -> None:
     [
         (
             {"ipam": {"mod": "kubernetes"}},
-            "aisp-cni:cilium.extraValues.ipam.mod: not a value of the cilium chart 1.19.6; "
+            "aisp-cni:cilium.extraValues.ipam.mod: not a value of the cilium chart 1.19.7; "
             "did you mean 'ipam.mode'?",
         ),
         (
             {"operatr": {"replicas": 1}},
             "aisp-cni:cilium.extraValues.operatr.replicas: not a value of the cilium chart "
-            "1.19.6; did you mean 'operator.replicas'?",
+            "1.19.7; did you mean 'operator.replicas'?",
         ),
         (
             {"encryption": {"enabled": False}},
@@ -147,7 +147,7 @@ def test_every_bad_extra_value_is_reported_at_once() -> None:
             production_config(cilium={"extraValues": {"l7Proxy": False, "routingMod": "x"}})
         )
     assert str(caught.value).splitlines()[1:] == [
-        "  aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.19.6; "
+        "  aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.19.7; "
         "did you mean 'routingMode'?",
         "  aisp-cni:cilium.extraValues.l7Proxy: decided by the program from cilium.l7Proxy "
         "(ADR-013); change that setting instead, where the policy pack checks it",
@@ -164,7 +164,7 @@ def test_a_chart_version_without_derived_data_is_refused() -> None:
     assert str(caught.value) == (
         "invalid stack config:\n  aisp-cni:cilium.chart.version: Cilium 1.16.0 is not on this "
         "program's upgrade path, so its chart cannot be checked; the known versions are 1.15.0, "
-        "1.15.19, 1.16.19, 1.17.6, 1.18.9, 1.19.6 (add it to "
+        "1.15.19, 1.16.19, 1.17.17, 1.18.11, 1.19.7 (add it to "
         "cnistack/data/cilium-upgrade-path.yaml and run scripts/derive_cilium_versions.py) "
         "(got '1.16.0')"
     )
@@ -178,7 +178,7 @@ def test_a_chart_version_without_derived_data_is_refused() -> None:
         ("1.16.19", {"encryption": {"keyFile": "keys"}}, "encryption.keyFile"),
         # The WireGuard userspace fallback, removed in 1.17.
         ("1.16.19", {"encryption": {"wireguard": {"userspaceFallback": True}}}, None),
-        ("1.17.6", {"encryption": {"wireguard": {"userspaceFallback": True}}},
+        ("1.17.17", {"encryption": {"wireguard": {"userspaceFallback": True}}},
          "encryption.wireguard.userspaceFallback"),
         # tcx attachment appears in 1.16 (on by default on kernels >= 6.6).
         ("1.15.19", {"bpf": {"enableTCX": False}}, "bpf.enableTCX"),
@@ -186,7 +186,7 @@ def test_a_chart_version_without_derived_data_is_refused() -> None:
         # Hubble's TLS certificates from an existing Secret, from 1.16.
         ("1.15.19", {"hubble": {"relay": {"tls": {"server": {"existingSecret": "s"}}}}},
          "hubble.relay.tls.server.existingSecret"),
-        ("1.17.6", {"hubble": {"relay": {"tls": {"server": {"existingSecret": "s"}}}}}, None),
+        ("1.17.17", {"hubble": {"relay": {"tls": {"server": {"existingSecret": "s"}}}}}, None),
     ],
 )  # fmt: skip
 def test_extra_values_are_checked_against_the_chart_being_installed(
@@ -207,7 +207,7 @@ def test_extra_values_are_checked_against_the_chart_being_installed(
 
 
 @pytest.mark.parametrize(
-    ("version", "refused"), [("1.15.19", False), ("1.16.19", True), ("1.19.6", True)]
+    ("version", "refused"), [("1.15.19", False), ("1.16.19", True), ("1.19.7", True)]
 )
 def test_a_cluster_name_cilium_refuses_is_refused_from_1_16(version: str, refused: bool) -> None:
     raw = production_config(

@@ -64,7 +64,7 @@ def test_olm_is_refused_for_a_version_the_operator_does_not_ship() -> None:
         parse_stack_config(production_config(cilium={"installMethod": "olm"}))
     assert str(err.value) == (
         "invalid stack config:\n  aisp-cni:cilium.installMethod: the certified OLM operator does "
-        "not ship Cilium 1.19.6: its bundles stop at 1.15.1 (isovalent/olm-for-cilium "
+        "not ship Cilium 1.19.7: its bundles stop at 1.15.1 (isovalent/olm-for-cilium "
         "manifests/; #100: its maintainers point to Helm; cilium/cilium#38885). Set "
         "installMethod: helm: the SCC bindings, the Multus settings and the clusterNetwork IPAM "
         "are rendered the same (docs/openshift.md)"

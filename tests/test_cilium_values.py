@@ -18,15 +18,15 @@ def test_production_values_are_the_adr_flags_plus_what_they_imply() -> None:
 def test_production_chart_is_the_public_repository_pinned_at_1_19_6() -> None:
     settings = load_stack("production").cilium_settings
     assert settings is not None
-    assert chart_ref(settings) == ChartRef("cilium", "1.19.6", "https://helm.cilium.io/")
+    assert chart_ref(settings) == ChartRef("cilium", "1.19.7", "https://helm.cilium.io/")
 
 
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
         ({"oci": "oci://registry.gtt.internal/charts"},
-         ChartRef("oci://registry.gtt.internal/charts/cilium", "1.19.6", None)),
-        ({"path": "/opt/charts/cilium"}, ChartRef("/opt/charts/cilium", "1.19.6", None)),
+         ChartRef("oci://registry.gtt.internal/charts/cilium", "1.19.7", None)),
+        ({"path": "/opt/charts/cilium"}, ChartRef("/opt/charts/cilium", "1.19.7", None)),
     ],
 )  # fmt: skip
 def test_air_gapped_chart_sources(source: dict[str, str], expected: ChartRef) -> None:

@@ -31,7 +31,7 @@ from tests.conftest import run_program
 from tests.factories import homelab_config, production_config
 
 ROOT = Path(__file__).resolve().parent.parent
-PATH = ["1.15.0", "1.15.19", "1.16.19", "1.17.6", "1.18.9", "1.19.6"]
+PATH = ["1.15.0", "1.15.19", "1.16.19", "1.17.17", "1.18.11", "1.19.7"]
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
@@ -49,12 +49,12 @@ def toolchain_pins() -> dict[str, str]:
 def test_the_path_is_the_hand_written_steps_then_the_toolchain_pin() -> None:
     steps = yaml.safe_load((ROOT / "cnistack/data/cilium-upgrade-path.yaml").read_text())
     pins = toolchain_pins()
-    assert pins["CILIUM_V"] == "v1.19.6"
+    assert pins["CILIUM_V"] == "v1.19.7"
     assert [steps["from"], *steps["steps"]] == pins["CILIUM_PATH"].split()
     # The derived data was written from exactly that path and pin (re-run the derive script
     # after changing either).
     assert cilium_versions.upgrade_path() == tuple(PATH)
-    assert cilium_versions.default_version() == "1.19.6"
+    assert cilium_versions.default_version() == "1.19.7"
 
 
 @pytest.mark.parametrize("version", PATH)
@@ -85,12 +85,12 @@ def test_crd_api_versions_move_along_the_path() -> None:
             cilium_versions.facts(v)["crds"][name]["storage"]
             for name in ("ciliumcidrgroups.cilium.io", "ciliumnodeconfigs.cilium.io")
         )
-        for v in ("1.15.19", "1.16.19", "1.18.9")
+        for v in ("1.15.19", "1.16.19", "1.18.11")
     }
     assert stored == {
         "1.15.19": ("v2alpha1", "v2alpha1"),
         "1.16.19": ("v2alpha1", "v2"),
-        "1.18.9": ("v2", "v2"),
+        "1.18.11": ("v2", "v2"),
     }
 
 
@@ -99,18 +99,18 @@ def test_the_kubernetes_matrix_comes_from_each_modules_compatibility_page() -> N
         "1.15.0": ("1.26", "1.27", "1.28", "1.29"),
         "1.15.19": ("1.26", "1.27", "1.28", "1.29"),
         "1.16.19": ("1.27", "1.28", "1.29", "1.30"),
-        "1.17.6": ("1.29", "1.30", "1.31", "1.32"),
-        "1.18.9": ("1.30", "1.31", "1.32", "1.33"),
-        "1.19.6": ("1.32", "1.33", "1.34", "1.35"),
+        "1.17.17": ("1.29", "1.30", "1.31", "1.32"),
+        "1.18.11": ("1.30", "1.31", "1.32", "1.33"),
+        "1.19.7": ("1.32", "1.33", "1.34", "1.35"),
     }
     # OpenShift pins its Kubernetes: 4.19 (1.32) to 4.22 (1.35) for the default.
-    assert cilium_versions.openshift_releases("1.19.6") == ("4.19", "4.20", "4.21", "4.22")
+    assert cilium_versions.openshift_releases("1.19.7") == ("4.19", "4.20", "4.21", "4.22")
     assert cilium_versions.openshift_releases("1.15.19") == ("4.16",)
 
 
 def test_the_support_table_names_its_source_and_date() -> None:
     table = cilium_versions.support_table()
-    assert table["asOf"] == "2026-12-06"
+    assert table["asOf"] == "2026-12-07"
     assert "organization.rst" in table["source"]
     assert {line: entry["endOfLife"] for line, entry in table["lines"].items()} == {
         "1.15": "2025-07-29",
@@ -120,7 +120,7 @@ def test_the_support_table_names_its_source_and_date() -> None:
         "1.19": None,
         "1.20": None,
     }
-    assert cilium_versions.line_end_of_life("1.19.6") is None
+    assert cilium_versions.line_end_of_life("1.19.7") is None
     assert cilium_versions.line_end_of_life("1.15.0") == "2025-07-29"
 
 
@@ -132,7 +132,7 @@ def test_the_defaults_run_a_supported_kubernetes_the_production_cilium_supports(
     assert (k3s, control_plane) == ("1.35.8", "v1.35.8")
     for version in (k3s, control_plane):
         minor = cilium_versions.kubernetes_minor(version)
-        assert minor in cilium_versions.kubernetes_tested("1.19.6")
+        assert minor in cilium_versions.kubernetes_tested("1.19.7")
         # Supported on the support table's date (kubernetes.io/releases).
         assert cilium_versions.kubernetes_end_of_life(minor) == "2027-02-28"
 
@@ -165,8 +165,8 @@ def test_every_value_the_program_sets_exists_in_that_versions_chart(
 @pytest.mark.parametrize(
     ("version", "export"),
     [
-        ("1.17.6", {"fileMaxSizeMb": 50, "fileMaxBackups": 10, "static": {"enabled": True}}),
-        ("1.18.9", {"static": {"enabled": True, "fileMaxSizeMb": 50, "fileMaxBackups": 10}}),
+        ("1.17.17", {"fileMaxSizeMb": 50, "fileMaxBackups": 10, "static": {"enabled": True}}),
+        ("1.18.11", {"static": {"enabled": True, "fileMaxSizeMb": 50, "fileMaxBackups": 10}}),
     ],
 )
 def test_the_export_rotation_moves_under_static_in_1_18(
@@ -224,8 +224,8 @@ def test_redaction_can_be_turned_off_and_then_sets_nothing() -> None:
 
 @pytest.mark.parametrize(
     ("deployed", "following"),
-    [("1.15.0", "1.15.19"), ("1.15.19", "1.16.19"), ("1.16.19", "1.17.6"),
-     ("1.17.6", "1.18.9"), ("1.18.9", "1.19.6"), ("1.19.6", None),
+    [("1.15.0", "1.15.19"), ("1.15.19", "1.16.19"), ("1.16.19", "1.17.17"),
+     ("1.17.17", "1.18.11"), ("1.18.11", "1.19.7"), ("1.19.7", None),
      # A patch off the path: first the path's patch of that line.
      ("1.16.3", "1.16.19")],
 )  # fmt: skip
@@ -233,7 +233,7 @@ def test_the_next_allowed_version(deployed: str, following: str | None) -> None:
     assert cilium_versions.next_allowed(deployed) == following
 
 
-PATH_TEXT = "1.15.0 -> 1.15.19 -> 1.16.19 -> 1.17.6 -> 1.18.9 -> 1.19.6"
+PATH_TEXT = "1.15.0 -> 1.15.19 -> 1.16.19 -> 1.17.17 -> 1.18.11 -> 1.19.7"
 
 
 @pytest.mark.parametrize(
@@ -244,18 +244,18 @@ PATH_TEXT = "1.15.0 -> 1.15.19 -> 1.16.19 -> 1.17.6 -> 1.18.9 -> 1.19.6"
          "the path. Upstream upgrades one minor at a time from the latest patch of each line "
          "(Documentation/operations/upgrade.rst); the next allowed version is 1.15.19 "
          f"(path: {PATH_TEXT})"),
-        ("1.15.19", "1.17.6",
-         "cannot upgrade Cilium from 1.15.19 to 1.17.6: it skips 1.16. Upstream upgrades one "
+        ("1.15.19", "1.17.17",
+         "cannot upgrade Cilium from 1.15.19 to 1.17.17: it skips 1.16. Upstream upgrades one "
          "minor at a time from the latest patch of each line (Documentation/operations/"
          f"upgrade.rst); the next allowed version is 1.16.19 (path: {PATH_TEXT})"),
-        ("1.15.19", "1.19.6",
-         "cannot upgrade Cilium from 1.15.19 to 1.19.6: it skips 1.16, 1.17, 1.18. Upstream "
+        ("1.15.19", "1.19.7",
+         "cannot upgrade Cilium from 1.15.19 to 1.19.7: it skips 1.16, 1.17, 1.18. Upstream "
          "upgrades one minor at a time from the latest patch of each line (Documentation/"
          f"operations/upgrade.rst); the next allowed version is 1.16.19 (path: {PATH_TEXT})"),
-        ("1.19.6", "1.17.6",
-         "cannot downgrade Cilium from 1.19.6 to 1.17.6: a rollback goes back one minor at most "
+        ("1.19.7", "1.17.17",
+         "cannot downgrade Cilium from 1.19.7 to 1.17.17: a rollback goes back one minor at most "
          '(Documentation/operations/upgrade.rst, "Rolling Back"); the furthest allowed version '
-         "is 1.18.9"),
+         "is 1.18.11"),
     ],
 )  # fmt: skip
 def test_a_skip_or_a_long_downgrade_is_refused_naming_the_next_version(
@@ -266,8 +266,8 @@ def test_a_skip_or_a_long_downgrade_is_refused_naming_the_next_version(
 
 @pytest.mark.parametrize(
     ("deployed", "target"),
-    [(None, "1.19.6"), (None, "1.15.0"), ("1.15.0", "1.15.19"), ("1.15.19", "1.16.19"),
-     ("1.19.6", "1.19.6"), ("1.19.6", "1.18.9"), ("1.16.3", "1.16.19")],
+    [(None, "1.19.7"), (None, "1.15.0"), ("1.15.0", "1.15.19"), ("1.15.19", "1.16.19"),
+     ("1.19.7", "1.19.7"), ("1.19.7", "1.18.11"), ("1.16.3", "1.16.19")],
 )  # fmt: skip
 def test_allowed_changes(deployed: str | None, target: str) -> None:
     assert cilium_versions.upgrade_problem(deployed, target) is None
@@ -289,11 +289,11 @@ def test_a_version_off_the_matrix_is_refused_with_both_versions() -> None:
 
 
 def test_an_existing_cluster_off_the_matrix_is_refused_with_its_server_version() -> None:
-    config = parse_stack_config(production_config(cilium={"chart": {"version": "1.18.9"}}))
+    config = parse_stack_config(production_config(cilium={"chart": {"version": "1.18.11"}}))
     with pytest.raises(UpgradeError) as err:
         plan_upgrade(config, None, ClusterFacts("v1.35.8"))
     assert str(err.value) == (
-        "Cilium 1.18.9 is not tested on Kubernetes v1.35.8 (the API server's /version): Cilium "
+        "Cilium 1.18.11 is not tested on Kubernetes v1.35.8 (the API server's /version): Cilium "
         "1.18 supports Kubernetes 1.30, 1.31, 1.32, 1.33 (Documentation/network/kubernetes/"
         "compatibility.rst of its module). Move to a Cilium version that supports it, or the "
         "cluster to a Kubernetes version the Cilium version supports"
@@ -302,7 +302,7 @@ def test_an_existing_cluster_off_the_matrix_is_refused_with_its_server_version()
     assert plan is not None
     assert plan.warnings == (
         "OFF-MATRIX, allowed by CNISTACK_TEST_ONLY_ALLOW_OFF_MATRIX=1 (a test-only setting, "
-        "never for a real cluster): Cilium 1.18.9 is not tested on Kubernetes v1.35.8 (the API "
+        "never for a real cluster): Cilium 1.18.11 is not tested on Kubernetes v1.35.8 (the API "
         "server's /version): Cilium 1.18 supports Kubernetes 1.30, 1.31, 1.32, 1.33 "
         "(Documentation/network/kubernetes/compatibility.rst of its module)",
     )
@@ -361,12 +361,12 @@ def _double(monkeypatch: pytest.MonkeyPatch, facts: ClusterFacts) -> None:
 def test_a_skip_read_from_the_clusters_release_stops_the_program(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    revisions = revisions_from_secrets([helm_secret("cilium", 4, "deployed", "1.17.6")])
+    revisions = revisions_from_secrets([helm_secret("cilium", 4, "deployed", "1.17.17")])
     _double(monkeypatch, ClusterFacts("v1.35.8", revisions))
     with pytest.raises(UpgradeError) as err:
         run_program("production")
     assert str(err.value).endswith(
-        "the next allowed version is 1.18.9 (path: "
+        "the next allowed version is 1.18.11 (path: "
         f"{PATH_TEXT}) (deployed version read from the cluster's Helm release "
         "kube-system/cilium (revision 4))"
     )
@@ -382,25 +382,25 @@ HOMELAB_CILIUM_1_32 = {
 
 def test_a_skip_read_from_the_stacks_state_stops_the_program() -> None:
     # A k3d cluster is the stack's own: before its resources, the state is the only source.
-    state = {"ciliumInstall": {"version": "1.17.6", "firstInstalled": "1.17.6", "preflight": None}}
+    state = {"ciliumInstall": {"version": "1.17.17", "firstInstalled": "1.17.17", "preflight": None}}
     with pytest.raises(UpgradeError) as err:
         run_program("homelab", HOMELAB_CILIUM_1_32, stack_outputs=state)
     assert str(err.value).endswith(
-        "the next allowed version is 1.18.9 (path: "
+        "the next allowed version is 1.18.11 (path: "
         f"{PATH_TEXT}) (deployed version read from the stack's state (output ciliumInstall))"
     )
 
 
 def test_a_minor_step_first_runs_the_preflight_then_upgrades() -> None:
-    # Stage 1: the preflight release at the target; the cilium release stays at 1.18.9.
-    state = {"ciliumInstall": {"version": "1.18.9", "firstInstalled": "1.15.0", "preflight": None}}
+    # Stage 1: the preflight release at the target; the cilium release stays at 1.18.11.
+    state = {"ciliumInstall": {"version": "1.18.11", "firstInstalled": "1.15.0", "preflight": None}}
     run = run_program(
-        "homelab", {**HOMELAB_CILIUM_1_32, "cilium": {"chart": {"version": "1.19.6"}}},
+        "homelab", {**HOMELAB_CILIUM_1_32, "cilium": {"chart": {"version": "1.19.7"}}},
         stack_outputs=state,
     )  # fmt: skip
     releases = {r.inputs["name"]: r for r in run.of_type(RELEASE)}
     assert sorted(releases) == ["cilium", "cilium-preflight"]
-    assert releases["cilium-preflight"].inputs["version"] == "1.19.6"
+    assert releases["cilium-preflight"].inputs["version"] == "1.19.7"
     assert releases["cilium-preflight"].inputs["values"]["preflight"] == {"enabled": True}
     # The engine keeps the release's stored chart and values: nothing of it changes yet.
     assert releases["cilium"].options["ignoreChanges"] == [
@@ -411,22 +411,22 @@ def test_a_minor_step_first_runs_the_preflight_then_upgrades() -> None:
     ]
     assert any("this run installs upstream's preflight check" in w for w in run.warnings)
     assert run.exports["ciliumInstall"] == {
-        "version": "1.18.9",
+        "version": "1.18.11",
         "firstInstalled": "1.15.0",
-        "preflight": "1.19.6",
+        "preflight": "1.19.7",
     }
     # Stage 2: the preflight ran; the cilium release moves, the preflight goes.
     run = run_program(
-        "homelab", {**HOMELAB_CILIUM_1_32, "cilium": {"chart": {"version": "1.19.6"}}},
+        "homelab", {**HOMELAB_CILIUM_1_32, "cilium": {"chart": {"version": "1.19.7"}}},
         stack_outputs={"ciliumInstall": run.exports["ciliumInstall"]},
     )  # fmt: skip
     (release,) = run.of_type(RELEASE)
     assert release.inputs["name"] == "cilium"
-    assert release.inputs["version"] == "1.19.6"
+    assert release.inputs["version"] == "1.19.7"
     assert release.options["ignoreChanges"] == []
     assert release.inputs["values"]["upgradeCompatibility"] == "1.15"
     assert run.exports["ciliumInstall"] == {
-        "version": "1.19.6",
+        "version": "1.19.7",
         "firstInstalled": "1.15.0",
         "preflight": None,
     }

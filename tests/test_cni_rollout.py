@@ -39,9 +39,9 @@ def test_production_waits_for_agent_operator_relay_and_ui_at_the_chart_version()
     config = load_stack("production")
     plan = rollout_plan(config, helm_values(config, None), None)
     assert plan.workloads == (
-        Workload("DaemonSet", "kube-system", "cilium", "cilium-agent", "1.19.6"),
-        Workload("Deployment", "kube-system", "cilium-operator", "cilium-operator", "1.19.6"),
-        Workload("Deployment", "kube-system", "hubble-relay", "hubble-relay", "1.19.6"),
+        Workload("DaemonSet", "kube-system", "cilium", "cilium-agent", "1.19.7"),
+        Workload("Deployment", "kube-system", "cilium-operator", "cilium-operator", "1.19.7"),
+        Workload("Deployment", "kube-system", "hubble-relay", "hubble-relay", "1.19.7"),
         # hubble-ui's images have their own version line (hubble-ui v0.13.x).
         Workload("Deployment", "kube-system", "hubble-ui", None, None),
         # From 1.16 the chart runs Envoy as its own DaemonSet by default (upgrade notes of 1.16);
@@ -49,9 +49,9 @@ def test_production_waits_for_agent_operator_relay_and_ui_at_the_chart_version()
         Workload("DaemonSet", "kube-system", "cilium-envoy", None, None),
     )
     assert plan.timeout_s == 900
-    assert (plan.release, plan.namespace, plan.version) == ("cilium", "kube-system", "1.19.6")
+    assert (plan.release, plan.namespace, plan.version) == ("cilium", "kube-system", "1.19.7")
     assert set(plan.receipt) == {"release", "version", "values-sha256"}
-    assert plan.receipt["version"] == "1.19.6"
+    assert plan.receipt["version"] == "1.19.7"
 
 
 def test_the_receipt_changes_with_the_values_and_only_with_them() -> None:
@@ -83,12 +83,12 @@ def test_a_release_held_by_a_preflight_stage_is_awaited_at_its_deployed_version(
     # Stage 1 of a minor step keeps the release as deployed (upstream's preflight check runs
     # beside it): the gate must not wait for agents of the target version that is not rolled out.
     config = load_stack("production")
-    plan = rollout_plan(config, helm_values(config, "1.15.0"), "1.18.9")
-    assert plan.version == "1.18.9"
+    plan = rollout_plan(config, helm_values(config, "1.15.0"), "1.18.11")
+    assert plan.version == "1.18.11"
     assert plan.workloads[0] == Workload(
-        "DaemonSet", "kube-system", "cilium", "cilium-agent", "1.18.9"
+        "DaemonSet", "kube-system", "cilium", "cilium-agent", "1.18.11"
     )
-    assert plan.receipt["version"] == "1.18.9"
+    assert plan.receipt["version"] == "1.18.11"
 
 
 def test_the_timeout_is_a_setting_with_bounds() -> None:
@@ -114,8 +114,8 @@ def test_the_agent_rolls_one_node_at_a_time() -> None:
         ("1.16.19", {}, True),
         # ...off for one whose upgradeCompatibility predates 1.16, or without the L7 proxy.
         ("1.16.19", {"upgradeCompatibility": "1.15"}, False),
-        ("1.19.6", {"l7Proxy": False}, False),
-        ("1.19.6", {"envoy": {"enabled": False}}, False),
+        ("1.19.7", {"l7Proxy": False}, False),
+        ("1.19.7", {"envoy": {"enabled": False}}, False),
     ],
 )
 def test_the_envoy_daemonset_follows_the_charts_rule(

@@ -49,7 +49,7 @@ def test_production_stack_is_existing_openshift_with_cilium_1_19_6() -> None:
     )
     settings = config.cilium_settings
     assert settings is not None
-    assert settings.chart.version == CILIUM_CHART_VERSION == "1.19.6"
+    assert settings.chart.version == CILIUM_CHART_VERSION == "1.19.7"
     assert settings.chart.source.repository == "https://helm.cilium.io/"
     assert (settings.k8s_service_host, settings.k8s_service_port) == ("api.gtt-prod.internal", 6443)
     assert settings.encryption == "wireguard"
@@ -120,7 +120,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "chart version range",
         production_config(cilium={"chart": {"version": "^1.15"}}),
-        "aisp-cni:cilium.chart.version: chart version must be an exact pin such as '1.19.6', "
+        "aisp-cni:cilium.chart.version: chart version must be an exact pin such as '1.19.7', "
         "not a range or tag (got '^1.15')",
     ),
     (

@@ -1,7 +1,7 @@
-"""production with the real pieces: `pulumi up` installs Cilium 1.19.6 into a real API server.
+"""production with the real pieces: `pulumi up` installs Cilium 1.19.7 into a real API server.
 
 The engine, the Kubernetes plugin (with its Helm), the chart (from the Go module
-github.com/cilium/cilium@v1.19.6, the toolchain's CILIUM_V) and the control plane (Kubernetes
+github.com/cilium/cilium@v1.19.7, the toolchain's CILIUM_V) and the control plane (Kubernetes
 1.35) are real; only the nodes and the
 pods' lifecycle are simulated, by kwok (tests/local_cluster.py, docs/real-engine.md).
 `kind: existing` is pointed at that local cluster, with the ADR's 6 nodes.
@@ -67,7 +67,7 @@ def test_up_installs_the_real_chart_and_the_agent_runs_on_every_node(
     # (pkg/kube/ready.go: replicas 1 - maxUnavailable 1 = 0 expected), a race this test lost in
     # 2 of 4 runs before the gate.
     receipt = api.get("/api/v1/namespaces/kube-system/configmaps/cnistack-cni-rollout")["data"]
-    assert (receipt["release"], receipt["version"]) == ("cilium", "1.19.6")
+    assert (receipt["release"], receipt["version"]) == ("cilium", "1.19.7")
     ds = api.get("/apis/apps/v1/namespaces/kube-system/daemonsets/cilium")
     assert ds["status"]["desiredNumberScheduled"] == 6
     assert ds["status"]["numberReady"] == 6
@@ -241,14 +241,14 @@ def test_stack_export_and_engine_logs_hold_no_kubeconfig_in_plain_text(
 
 @pytest.fixture(scope="module")
 def packaged_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """cilium-1.19.6.tgz as `helm pull` writes it, packaged from the module's chart dir."""
+    """cilium-1.19.7.tgz as `helm pull` writes it, packaged from the module's chart dir."""
     out = tmp_path_factory.mktemp("chart")
     chart = cilium_dir() / "install/kubernetes/cilium"
     subprocess.run(
-        ["tar", "-czf", str(out / "cilium-1.19.6.tgz"), "-C", str(chart.parent), "cilium"],
+        ["tar", "-czf", str(out / "cilium-1.19.7.tgz"), "-C", str(chart.parent), "cilium"],
         check=True,
     )
-    return out / "cilium-1.19.6.tgz"
+    return out / "cilium-1.19.7.tgz"
 
 
 # An OCI reference is covered engine-free (tests/test_policy_pack_cilium_release.py): a real
@@ -303,7 +303,7 @@ def test_render_writes_exactly_the_values_helm_installed(
     out = render_committed_production(tmp_path)
     rendered = yaml.safe_load((out / "cilium-values.yaml").read_text())
     release = _helm_release(local_cluster, "cilium")
-    assert release["chart"]["metadata"]["version"] == "1.19.6"
+    assert release["chart"]["metadata"]["version"] == "1.19.7"
     installed = release["config"]
     # The engine test points the committed stack at the local cluster's API server.
     host, port = local_cluster.server.removeprefix("https://").rsplit(":", 1)

@@ -125,7 +125,7 @@ def test_up_then_switch_to_cilium_replaces_the_cluster(
     assert node_names(cluster) == sorted(NODES)
     after = {n["metadata"]["name"] for n in cluster.api().get("/api/v1/namespaces")["items"]}
     # Chart 1.19 adds the namespace of its TLS/ingress secrets
-    # (templates/cilium-secrets-namespace.yaml of v1.19.6).
+    # (templates/cilium-secrets-namespace.yaml of v1.19.7).
     assert after == {*namespaces, "cilium-secrets"}
     assert policies(cluster, "networkpolicies")
     assert len(policies(cluster, "ciliumnetworkpolicies", "cilium.io/v2")) == 2

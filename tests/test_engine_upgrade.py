@@ -39,7 +39,7 @@ from tests.test_engine import point_production_at
 pytestmark = pytest.mark.engine
 
 NODES = 3
-STEPS = ["1.16.19", "1.17.6", "1.18.9", "1.19.6"]
+STEPS = ["1.16.19", "1.17.17", "1.18.11", "1.19.7"]
 OFF_MATRIX = "OFF-MATRIX, allowed by CNISTACK_TEST_ONLY_ALLOW_OFF_MATRIX=1"
 
 
@@ -124,11 +124,11 @@ def test_the_chain_from_1_15_19_to_the_default(engine: Engine, chain_cluster: Lo
     assert release["config"]["hubble"]["export"]["fileMaxSizeMb"] == 50
 
     # A skipped minor, read from the cluster's Helm release: refused, naming the next version.
-    set_version(engine, "1.17.6")
+    set_version(engine, "1.17.17")
     refused = engine.preview("production", pack_config="production-upgrade")
     assert refused.returncode != 0
     assert (
-        "cannot upgrade Cilium from 1.15.19 to 1.17.6: it skips 1.16. Upstream upgrades one "
+        "cannot upgrade Cilium from 1.15.19 to 1.17.17: it skips 1.16. Upstream upgrades one "
         "minor at a time from the latest patch of each line (Documentation/operations/"
         "upgrade.rst); the next allowed version is 1.16.19"
     ) in refused.output
@@ -158,12 +158,12 @@ def test_the_chain_from_1_15_19_to_the_default(engine: Engine, chain_cluster: Lo
         assert release["chart"]["metadata"]["version"] == target, target
         assert release["config"]["upgradeCompatibility"] == "1.15", target
         export = release["config"]["hubble"]["export"]
-        if target in ("1.18.9", "1.19.6"):
+        if target in ("1.18.11", "1.19.7"):
             assert (export["static"]["fileMaxSizeMb"], "fileMaxSizeMb" in export) == (50, False)
         else:
             assert (export["fileMaxSizeMb"], "fileMaxSizeMb" in export["static"]) == (50, False)
         assert deployed(chain_cluster, "cilium-preflight") is None, target
-        assert (OFF_MATRIX in stage2.output) is (target != "1.19.6"), target
+        assert (OFF_MATRIX in stage2.output) is (target != "1.19.7"), target
         previous = target
 
     # The real reader of the cluster sees what Helm holds, and the stack agrees.
@@ -171,10 +171,10 @@ def test_the_chain_from_1_15_19_to_the_default(engine: Engine, chain_cluster: Lo
     assert facts is not None and facts.server_version == "v1.35.8"
     # One Helm revision per version: the preflight stages left the release untouched.
     main = [r.chart_version for r in facts.revisions if r.release == "cilium"]
-    assert main == ["1.15.19", "1.16.19", "1.17.6", "1.18.9", "1.19.6"]
+    assert main == ["1.15.19", "1.16.19", "1.17.17", "1.18.11", "1.19.7"]
     outputs = engine.pulumi("stack", "output", "-s", "production", "--json", check=True).json()
     assert outputs["ciliumInstall"] == {
-        "version": "1.19.6",
+        "version": "1.19.7",
         "firstInstalled": "1.15.19",
         "preflight": None,
     }

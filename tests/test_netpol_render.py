@@ -32,8 +32,8 @@ PROFILES = [pytest.param(HOMELAB, id="homelab"), pytest.param(CILIUM, id="cilium
 MANAGED = ["ai-apps", "ai-inference", "storage"]
 K8S_VERSIONS = ["1.30", kubernetes_validate.latest_version()]
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_FILE = ROOT / "cnistack/data/cilium/1.19.6/crds/ciliumnetworkpolicies.json"
-# sha256 of github.com/cilium/cilium@v1.19.6/pkg/k8s/apis/cilium.io/client/crds/v2/
+SCHEMA_FILE = ROOT / "cnistack/data/cilium/1.19.7/crds/ciliumnetworkpolicies.json"
+# sha256 of github.com/cilium/cilium@v1.19.7/pkg/k8s/apis/cilium.io/client/crds/v2/
 # ciliumnetworkpolicies.yaml
 CRD_SHA256 = "1b1738a904de1152c43078e6a873440aea100f30f10ce5ed4e8622524c13fa43"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "cnistack"}
@@ -589,9 +589,9 @@ def _walk(node: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
 def test_derived_schema_records_its_source_and_has_no_descriptions() -> None:
     schema = json.loads(SCHEMA_FILE.read_text())
     assert schema["x-cnistack-source"] == {
-        "ciliumVersion": "1.19.6",
+        "ciliumVersion": "1.19.7",
         "crd": "ciliumnetworkpolicies.cilium.io",
-        "file": "github.com/cilium/cilium@v1.19.6/pkg/k8s/apis/cilium.io/client/crds/v2/"
+        "file": "github.com/cilium/cilium@v1.19.7/pkg/k8s/apis/cilium.io/client/crds/v2/"
         "ciliumnetworkpolicies.yaml",
         "generator": "scripts/derive_cilium_versions.py",
         "sha256": CRD_SHA256,

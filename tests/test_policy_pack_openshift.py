@@ -147,9 +147,9 @@ def test_exporter_changed_by_one_field(path: str, value: Any, message: str) -> N
 
 
 def test_chart_1_17_reads_the_rotation_only_outside_static() -> None:
-    # cilium-configmap.yaml of v1.17.6 renders hubble-export-file-max-size-mb from
+    # cilium-configmap.yaml of v1.17.17 renders hubble-export-file-max-size-mb from
     # `hubble.export.fileMaxSizeMb` alone: sizes under `static` leave the file unrotated there.
-    release = changed(cilium_release(), "version", "1.17.6")
+    release = changed(cilium_release(), "version", "1.17.17")
     assert run_policy("cilium-hubble-flow-export", release) == [
         "Set the cilium value `hubble.export.fileMaxSizeMb` to a positive number: the export "
         "file must rotate (found nothing).",
@@ -162,7 +162,7 @@ def test_chart_1_17_reads_the_rotation_only_outside_static() -> None:
 
 
 def test_chart_1_19_reads_the_top_level_rotation_first() -> None:
-    # v1.19.6: `hubble.export.fileMaxSizeMb | default hubble.export.static.fileMaxSizeMb`.
+    # v1.19.7: `hubble.export.fileMaxSizeMb | default hubble.export.static.fileMaxSizeMb`.
     release = changed(cilium_release(), "values.hubble.export.fileMaxSizeMb", 0)
     assert run_policy("cilium-hubble-flow-export", release) == [
         "Set the cilium value `hubble.export.fileMaxSizeMb` to a positive number: the export "

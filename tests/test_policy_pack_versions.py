@@ -28,22 +28,22 @@ def test_the_packs_support_table_is_the_programs() -> None:
     pack = json.loads((ROOT / "policies/adr013_guard/cilium-support.json").read_text())
     program = json.loads((ROOT / "cnistack/data/cilium/versions.json").read_text())["support"]
     assert pack == program
-    assert pack["asOf"] == "2026-12-06"
+    assert pack["asOf"] == "2026-12-07"
 
 
 @pytest.mark.parametrize(
     ("version", "messages"),
     [
-        ("1.19.6", []),
-        ("1.18.9", []),
+        ("1.19.7", []),
+        ("1.18.11", []),
         ("1.20.2", []),
         ("1.15.0", ["Cilium 1.15.0 is of the 1.15 line, out of support since 2025-07-29 (support "
-                    "table as of 2026-12-06): move up the upgrade path to a maintained line "
+                    "table as of 2026-12-07): move up the upgrade path to a maintained line "
                     "(1.18, 1.19, 1.20)."]),
-        ("1.17.6", ["Cilium 1.17.6 is of the 1.17 line, out of support since 2026-07-29 (support "
-                    "table as of 2026-12-06): move up the upgrade path to a maintained line "
+        ("1.17.17", ["Cilium 1.17.17 is of the 1.17 line, out of support since 2026-07-29 (support "
+                    "table as of 2026-12-07): move up the upgrade path to a maintained line "
                     "(1.18, 1.19, 1.20)."]),
-        ("1.21.0", ["Cilium 1.21.0: the 1.21 line is not in the support table as of 2026-12-06; "
+        ("1.21.0", ["Cilium 1.21.0: the 1.21 line is not in the support table as of 2026-12-07; "
                     "install a maintained line (1.18, 1.19, 1.20)."]),
         # A range is cilium-chart-version-pinned's to name.
         ("~1.19", []),

@@ -73,7 +73,7 @@ def test_production_installs_cilium_1_19_6_protected_with_the_adr_values() -> No
     run = run_program("production", {"kubeconfig": PROD_KUBECONFIG})
     release = run.one(RELEASE)
     assert release.inputs["chart"] == "cilium"
-    assert release.inputs["version"] == "1.19.6"
+    assert release.inputs["version"] == "1.19.7"
     # Never Helm's --reuse-values (upstream forbids it across minors): the whole value set.
     assert release.inputs["reuseValues"] is False
     assert release.inputs["namespace"] == "kube-system"
@@ -94,8 +94,8 @@ def test_production_installs_cilium_1_19_6_protected_with_the_adr_values() -> No
     assert run.of_type(COMMAND) == []
     # Read back by the next run: what was deployed, and the version first installed.
     assert run.exports["ciliumInstall"] == {
-        "version": "1.19.6",
-        "firstInstalled": "1.19.6",
+        "version": "1.19.7",
+        "firstInstalled": "1.19.7",
         "preflight": None,
     }
 
@@ -218,7 +218,7 @@ def test_homelab_on_cilium_installs_an_unprotected_release_with_k3d_values() -> 
         # resource: a chart key 1.15.0 does not have, a policy K3s + kube-router cannot enforce.
         (
             {"cni": "cilium", "cilium": {"extraValues": {"routingMod": "x"}}},
-            "aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.19.6; "
+            "aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.19.7; "
             "did you mean 'routingMode'?",
         ),
         (

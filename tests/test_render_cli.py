@@ -100,10 +100,10 @@ def test_production_render_has_the_helm_values_the_program_installs(tmp_path: Pa
     text = (tmp_path / "cilium-values.yaml").read_text()
     assert yaml.safe_load(text) == PRODUCTION_VALUES
     assert (
-        "#   helm upgrade --install cilium cilium --repo https://helm.cilium.io/ --version 1.19.6 "
+        "#   helm upgrade --install cilium cilium --repo https://helm.cilium.io/ --version 1.19.7 "
         "--namespace kube-system -f cilium-values.yaml\n"
     ) in text
-    assert unknown_value_keys(yaml.safe_load(text), "1.19.6") == []
+    assert unknown_value_keys(yaml.safe_load(text), "1.19.7") == []
     assert not (tmp_path / "k3d-cluster-create.sh").exists()
 
 

@@ -40,7 +40,7 @@ NETWORK_POLICY_ERROR = (
 )
 EXTRA_VALUES_ERROR = (
     "invalid stack config:\n"
-    "  aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.19.6; "
+    "  aisp-cni:cilium.extraValues.routingMod: not a value of the cilium chart 1.19.7; "
     "did you mean 'routingMode'?"
 )
 

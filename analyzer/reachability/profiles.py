@@ -59,7 +59,7 @@ class EnforcementProfile:
     # read as an absent list.
     empty_peer_list_selects_none: bool = False
     # The CRD refuses a non-empty `fromRequires`/`toRequires` (Cilium 1.19: `maxItems: 0`,
-    # upgrade.rst of v1.19.6). Before, the fields are deprecated (1.17) and not modelled here:
+    # upgrade.rst of v1.19.7). Before, the fields are deprecated (1.17) and not modelled here:
     # either way the analyzer refuses them rather than under-report what they allow.
     requires_refused_by_crd: bool = False
 
@@ -89,10 +89,10 @@ CILIUM_1_15 = EnforcementProfile(
     egress_named_ports_cluster_wide=True,
 )
 
-# Cilium 1.19 (the production default, 1.19.6): the 1.16 changes (port ranges in NetworkPolicy
+# Cilium 1.19 (the production default, 1.19.7): the 1.16 changes (port ranges in NetworkPolicy
 # `parsePorts` and CNP `endPort`, `enableDefaultDeny`, empty peer lists) and the 1.19 CRD's refusal
 # of `*Requires`. `policyTypes` (pkg/k8s/network_policy.go) and egress named ports
-# (pkg/endpoint/policy.go) read as in 1.15 in the v1.19.6 module. Not yet checked against an
+# (pkg/endpoint/policy.go) read as in 1.15 in the v1.19.7 module. Not yet checked against an
 # oracle built on 1.19's pkg/policy (docs/cilium-oracle.md, "Versions").
 CILIUM_1_19 = EnforcementProfile(
     name="cilium@1.19",

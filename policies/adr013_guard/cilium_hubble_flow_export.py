@@ -65,7 +65,7 @@ def _removes_audit(item: Mapping[str, Any]) -> bool:
 
 
 def _rotation_under_static(props: Mapping[str, Any]) -> bool:
-    """Chart 1.18 moved the rotation sizes under `hubble.export.static` (upgrade.rst of v1.18.9,
+    """Chart 1.18 moved the rotation sizes under `hubble.export.static` (upgrade.rst of v1.18.11,
     "Helm Options"); a CiliumConfig (no chart version) is the OLM operator's 1.15 line."""
     version = props.get("version")
     if not (isinstance(version, str) and semver.Version.is_valid(version)):
@@ -91,7 +91,7 @@ def violations(props: Mapping[str, Any]) -> Iterator[str]:
     static_rotation = _rotation_under_static(props)
     for key in ("fileMaxSizeMb", "fileMaxBackups"):
         # The configmap reads `hubble.export.KEY | default hubble.export.static.KEY` from 1.18
-        # (cilium-configmap.yaml of v1.18.9), `hubble.export.KEY` alone before.
+        # (cilium-configmap.yaml of v1.18.11), `hubble.export.KEY` alone before.
         value, where = dig(export, key), f"hubble.export.{key}"
         if value is None and static_rotation:
             value, where = dig(static, key), f"hubble.export.static.{key}"
