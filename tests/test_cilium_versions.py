@@ -382,7 +382,9 @@ HOMELAB_CILIUM_1_32 = {
 
 def test_a_skip_read_from_the_stacks_state_stops_the_program() -> None:
     # A k3d cluster is the stack's own: before its resources, the state is the only source.
-    state = {"ciliumInstall": {"version": "1.17.17", "firstInstalled": "1.17.17", "preflight": None}}
+    state = {
+        "ciliumInstall": {"version": "1.17.17", "firstInstalled": "1.17.17", "preflight": None}
+    }
     with pytest.raises(UpgradeError) as err:
         run_program("homelab", HOMELAB_CILIUM_1_32, stack_outputs=state)
     assert str(err.value).endswith(
