@@ -10,10 +10,10 @@ import pulumi
 
 from cnistack.cilium import hubble_ui_access
 from cnistack.cilium_upgrade import OFF_MATRIX_ENV, STATE_OUTPUT, plan_upgrade
-from cnistack.cluster_facts import read_cluster_facts
 from cnistack.netpol.renderer import render_policies
 from cnistack.targeting import check_secrets_passphrase, check_target
 from components import Cluster, ClusterArgs, Cni, CniArgs, NetworkPolicySet, NetworkPolicySetArgs
+from components.cluster_facts import read_cluster_facts
 from components.stack_config import read_stack_config
 from components.stack_state import previous_output
 

@@ -22,9 +22,9 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _sync_await
 
-from cnistack import cluster_facts
 from cnistack.cilium_upgrade import ClusterFacts
 from cnistack.config import ExistingCluster, StackConfig
+from components import cluster_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
@@ -165,7 +165,7 @@ def _user_kubeconfig(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", str(USER_KUBECONFIG))
 
 
-# TEST DOUBLE of what cnistack.cluster_facts reads from an existing cluster before any resource
+# TEST DOUBLE of what components.cluster_facts reads from an existing cluster before any resource
 # (its /version and Helm's Secrets): the committed stacks' clusters do not exist here. The real
 # reader runs against the real local control plane in tests/test_engine_upgrade.py.
 CLUSTER_FACTS_DOUBLE = ClusterFacts(server_version="v1.35.8", revisions=())

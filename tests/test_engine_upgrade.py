@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 
 from cnistack.cilium_upgrade import ClusterFacts
-from cnistack.cluster_facts import read_cluster_facts  # the real reader, not conftest's double
 from cnistack.config import StackConfig, parse_stack_config
+from components.cluster_facts import read_cluster_facts  # the real reader, not conftest's double
 from tests.engine_harness import Engine, toolchain
 from tests.local_cluster import LocalCluster, apply_cilium_crds, script, start_cluster
 from tests.test_engine import point_production_at
