@@ -1,4 +1,4 @@
-"""What `pulumi destroy` does, per stack, as the options the engine receives (README's table)."""
+"""What `pulumi destroy` does, per stack, as the options the engine receives (docs/destroy.md)."""
 
 from __future__ import annotations
 
