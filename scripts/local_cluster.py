@@ -45,6 +45,7 @@ from typing import Any
 PROCESSES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 READY_TIMEOUT_S = 90.0
 NODE_READY_TIMEOUT_S = 60.0
+NODE_LEASE_S = 40
 STOP_TIMEOUT_S = 10.0
 SERVICE_CIDR = "10.96.0.0/16"
 
@@ -498,9 +499,17 @@ def start(workdir: Path, nodes: int, node_prefix: str = "kwok-node-") -> Path:
             "--secure-port", "0", "--leader-elect=false",
         ])  # fmt: skip
         (workdir / "kwok.yaml").write_text(KWOK_STAGES)
+        # Node leases, as kubelets and kwokctl (`--node-lease-duration-seconds`, 40 by default in
+        # sigs.k8s.io/kwok v0.7.0 pkg/kwokctl) keep them. Without a lease kwok only refreshes the
+        # node's status (its node-heartbeat stage, every 20-45 s, slower under load), which
+        # crossed the controller-manager's 50 s node-monitor-grace-period about once a minute
+        # here: the node lifecycle controller marked every node not ready and every pod's Ready
+        # condition False, and kwok never set it back, so a Deployment's readyReplicas stayed
+        # empty while its pods ran (the rollout gate then waited for its timeout).
         _spawn(workdir, "kwok", [
             binaries["kwok"], "--config", str(workdir / "kwok.yaml"),
             "--kubeconfig", str(kubeconfig), "--manage-all-nodes=true",
+            f"--node-lease-duration-seconds={NODE_LEASE_S}",
             "--server-address", f"127.0.0.1:{_free_port()}",
         ])  # fmt: skip
         _wait(
