@@ -3,9 +3,10 @@ enforces every other policy (pkg/policy/api/rule_validation.go Rule.Sanitize, ca
 types' Parse). The analyzer leaves that policy out with one warning naming it, and every report
 says so. What the API server itself refuses (the CRD schema) stays one error.
 
-The cilium@1.15 cases were checked against the 1.15.19 oracle (Cilium's own Parse, the
-`rejected` list of tools/cilium-oracle); the cilium@1.19 differences are read from v1.19.6's
-rule_validation.go (see reachability/profiles.py).
+The expected reasons are read from rule_validation.go of v1.15.19 and v1.19.6 (the
+differences: reachability/profiles.py). Which objects are refused was also checked against the
+oracle (Cilium's own Parse, the `rejected` list of tools/cilium-oracle) built on 1.15.19, and
+on 1.19.7 for the cilium@1.19 column.
 """
 
 from __future__ import annotations
