@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from reachability import Analyzer, InputError, load_documents
+from reachability import Analyzer, InputError, Rejected, Request, load_documents
 from reachability.cli import main
-from reachability.engine import Request
-from reachability.results import Rejected
 
 NAMESPACES = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in "xy"]
 
