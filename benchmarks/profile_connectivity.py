@@ -73,7 +73,8 @@ def analyse(inputs: Any, laps: dict[str, float], per_pod: bool) -> Analyzer:
     a.inputs = inputs
     a.notes = list(inputs.notes)
     a.profile = profile("kube-router")
-    a.policies = compile_policies(inputs.policies, a.profile, a.notes)
+    a.rejected = []
+    a.policies = compile_policies(inputs.policies, a.profile, a.notes, rejected=a.rejected)
     t = lap("compile policies", t)
     a.pods_by_key = {pod.key: pod for pod in inputs.pods}
     a.pods_by_ip = {}

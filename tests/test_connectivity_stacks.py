@@ -74,6 +74,20 @@ def test_stack_profiles_diff(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["a"] == "homelab" and doc["b"] == "production"
 
 
+def test_one_stack_under_two_cilium_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    # The upgrade path's two ends read the production stack's policies alike: the renderer uses
+    # none of the fields whose meaning changed (endPort, empty peer lists, enableDefaultDeny),
+    # and the agent of neither version refuses any of its policies.
+    code, out, err = run(
+        capsys, "diff", "stack:production@cilium@1.15", "stack:production@cilium@1.19"
+    )
+    assert (code, out, err) == (
+        0,
+        "# cilium@1.15 -> cilium@1.19: 0 added, 0 removed, 0 changed\n",
+        "",
+    )
+
+
 def test_production_picture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dot_file = tmp_path / "production.dot"
     code, _, _ = run(

@@ -86,3 +86,48 @@ def test_a_stack_file_goes_through_the_step(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_stack("staging", tmp_path)
     assert str(caught.value) == EXTRA_VALUES_ERROR
+
+
+def _l7_flow(port: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "extends": "default",
+        "add": {
+            "flows": [
+                {
+                    "name": "frontend-posts-logs",
+                    "from": "ai-apps/frontend",
+                    "to": "ai-apps/api-server",
+                    "ports": [port],
+                    "http": [{"method": "POST", "path": "/logs"}],
+                }
+            ]
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("port", "why"),
+    [
+        (
+            {"port": 514, "protocol": "UDP"},
+            "aisp-cni:networkPolicy: add.flows[0]: flow 'frontend-posts-logs': "
+            "http rules need TCP ports, got "
+            "UDP/514 (L7 rules only apply to TCP)",
+        ),
+        (
+            {"port": 0, "protocol": "TCP"},
+            "aisp-cni:networkPolicy: add.flows[0]: flow 'frontend-posts-logs': "
+            "ports[0].port: Input should be "
+            "greater than or equal to 1",
+        ),
+    ],
+)
+def test_an_l7_rule_the_agent_would_refuse_is_refused_at_config_time(
+    port: dict[str, Any], why: str
+) -> None:
+    # The analyzer leaves such a CiliumNetworkPolicy out of a manifest or live cluster, as the
+    # agent does (analyzer/tests/test_rejected.py); the program never renders one: its stacks
+    # refuse the flow, naming the key, before anything is registered.
+    with pytest.raises(ConfigError) as caught:
+        validate_stack_config(production_config(networkPolicy=_l7_flow(port)))
+    assert str(caught.value) == f"invalid stack config:\n  {why}"

@@ -9,11 +9,13 @@ from reachability.engine import Analyzer, Request, Verdict
 from reachability.errors import InputError
 from reachability.loader import load_documents, load_paths
 from reachability.profiles import EnforcementProfile, profile
+from reachability.results import Rejected
 
 __all__ = [
     "Analyzer",
     "EnforcementProfile",
     "InputError",
+    "Rejected",
     "Request",
     "Verdict",
     "load_documents",

@@ -38,6 +38,7 @@ from reachability.hubble import (
 from reachability.inputs import Pod
 from reachability.output import md_escape, ports_text
 from reachability.ports import PortSet
+from reachability.results import Rejected
 
 FINDINGS = ("gap", "broken", "unknown", "unused")
 # Exit status bits (2 stays "bad input", so no bit is 2).
@@ -121,6 +122,7 @@ class AuditReport:
     unused: list[Unused] = field(default_factory=list)
     open_pairs_unseen: int = 0
     unknown: dict[UnknownFlow, Seen] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)  # policies left out of the model
 
     def exit_status(self, fail_on: tuple[str, ...]) -> int:
         present = {
@@ -228,7 +230,7 @@ def _observed(flow: HubbleFlow) -> tuple[str | None, str]:
 
 
 def audit(analyzer: Analyzer, flows: FlowFile, label: str) -> AuditReport:
-    report = AuditReport(label, analyzer.enforcement, flows)
+    report = AuditReport(label, analyzer.enforcement, flows, rejected=list(analyzer.rejected))
     resolver = Resolver(analyzer)
     observed: dict[Key, Seen] = {}
     classes: dict[Key, tuple[EndpointClass, EndpointClass]] = {}
@@ -350,6 +352,7 @@ def report_json(report: AuditReport, fail_on: tuple[str, ...]) -> dict[str, Any]
     return {
         "model": report.label,
         "enforcement": report.enforcement,
+        "rejected": [r.json() for r in report.rejected],
         "flows_file": ff.path,
         "window": {"first": ff.first_time, "last": ff.last_time},
         "records": ff.records,
@@ -413,9 +416,10 @@ def write_audit(report: AuditReport, fmt: str, fail_on: tuple[str, ...], out: Te
         f"window: {ff.first_time or '?'} .. {ff.last_time or '?'}; {ff.records} records, "
         f"{report.evidence} used as evidence, {report.consistent} consistent with the model",
         f"skipped: {skipped}" + (f"; non-flow events: {events}" if events else ""),
+        *(r.line for r in report.rejected),
     ]
     if fmt == "md":
-        out.write(f"**{head[0]}**\n\n{head[1]}\n\n{head[2]}\n")
+        out.write(f"**{head[0]}**\n\n" + "\n\n".join(head[1:]) + "\n")
         for title, items in _sections(report):
             out.write(f"\n### {title} ({len(items)})\n\n")
             for item in items:

@@ -44,6 +44,7 @@ from reachability.inputs import (
     Pod,
 )
 from reachability.profiles import EnforcementProfile, profile
+from reachability.results import Rejected
 from reachability.selectors import LabelIndex, Selector
 
 
@@ -110,7 +111,11 @@ class EndpointClasses:
             self.enforcement = enforcement
         self.inputs = inputs
         self.notes = list(inputs.notes)
-        self.policies = compile_policies(inputs.policies, self.profile, self.notes, inputs.pods)
+        # Policies the profile's agent refuses to import: left out of the model, named in reports.
+        self.rejected: list[Rejected] = []
+        self.policies = compile_policies(
+            inputs.policies, self.profile, self.notes, inputs.pods, self.rejected
+        )
         self.pods_by_key = {pod.key: pod for pod in inputs.pods}
         self.pods_by_ip: dict[int, Pod] = {}
         for pod in inputs.pods:

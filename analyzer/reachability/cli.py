@@ -249,6 +249,13 @@ def _analyzer(source: Source) -> Analyzer:
     analyzer = Analyzer(source.inputs, source.enforcement)
     for line in analyzer.notes:
         print(f"note: {line}", file=sys.stderr)
+    for r in analyzer.rejected:
+        # One warning per object, as the agent logs one "Unable to add CiliumNetworkPolicy".
+        print(
+            f"warning: {r.source}: {r.policy} left out: the agent ({source.enforcement}) refuses "
+            f"to import it and enforces every other policy: {r.reason}",
+            file=sys.stderr,
+        )
     return analyzer
 
 
@@ -269,7 +276,7 @@ def _list(args: argparse.Namespace, run: Run) -> int:
     out = _open(args.output)
     try:
         if args.per_pod and args.format != "dot":
-            write_list(analyzer.flows(), source.enforcement, args.format, out)
+            write_list(analyzer.flows(), source.enforcement, args.format, out, analyzer.rejected)
         else:
             write_grouped(build_grouping(analyzer, per_pod=args.per_pod), args.format, out)
     finally:
@@ -299,6 +306,10 @@ def _query(args: argparse.Namespace, run: Run) -> int:
         results = [
             _answer(analyzer, probe, f"{args.probes}: probe {i}") for i, probe in enumerate(probes)
         ]
+        if analyzer.rejected:
+            # The answers are a list, one per probe: each says what its model left out.
+            for result in results:
+                result["rejected"] = [r.json() for r in analyzer.rejected]
         json.dump(results, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
@@ -313,6 +324,7 @@ def _query(args: argparse.Namespace, run: Run) -> int:
     if args.path is not None:
         probe["path"] = args.path
     result = _answer(analyzer, probe, "query")
+    result["rejected"] = [r.json() for r in analyzer.rejected]
     if args.format == "json":
         json.dump(result, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -328,6 +340,8 @@ def _query(args: argparse.Namespace, run: Run) -> int:
             print(f"  L4 probe; HTTP on this port is restricted to: {result['l7']}")
         labels = result["policy_labels"] or ["(no policy selects these endpoints)"]
         print("  decided by: " + ", ".join(labels))
+        for r in analyzer.rejected:
+            print(f"  {r.line}")
     return 0 if result["allowed"] else 1
 
 
@@ -415,10 +429,12 @@ def _diff(args: argparse.Namespace, run: Run) -> int:
         a_label, b_label = a.enforcement, b.enforcement
     elif a_label == b_label:
         a_label, b_label = f"A ({a_label})", f"B ({b_label})"
-    changes = diff_flows(_analyzer(a).flows(), _analyzer(b).flows())
+    a_analyzer, b_analyzer = _analyzer(a), _analyzer(b)
+    changes = diff_flows(a_analyzer.flows(), b_analyzer.flows())
     out = _open(args.output)
     try:
-        write_diff(changes, a_label, b_label, args.format, out)
+        rejected = (a_analyzer.rejected, b_analyzer.rejected)
+        write_diff(changes, a_label, b_label, args.format, out, rejected=rejected)
     finally:
         if out is not sys.stdout:
             out.close()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from reachability.output import flow_entries, md_escape, ports_text
 from reachability.pictures import write_diff_dot
-from reachability.results import AllowedFlow, Change
+from reachability.results import AllowedFlow, Change, Rejected
 
 DIFF_FORMATS = ("txt", "md", "json", "dot")
 
@@ -40,9 +40,30 @@ def note(change: Change, a_name: str, b_name: str) -> str:
     return "; ".join(notes)
 
 
-def write_diff(changes: list[Change], a_name: str, b_name: str, fmt: str, out: TextIO) -> None:
+def write_diff(
+    changes: list[Change],
+    a_name: str,
+    b_name: str,
+    fmt: str,
+    out: TextIO,
+    *,
+    rejected: tuple[Sequence[Rejected], Sequence[Rejected]] = ((), ()),
+) -> None:
+    """`rejected`: the policies each side leaves out (its agent refuses them), named in every
+    format: an upgrade that makes the agent refuse a policy shows here, beside what it changes."""
+    lines = [f"{a_name}: {r.line}" for r in rejected[0]]
+    lines += [f"{b_name}: {r.line}" for r in rejected[1]]
     if fmt == "json":
-        doc: dict[str, Any] = {"a": a_name, "b": b_name, "added": [], "removed": [], "changed": []}
+        doc: dict[str, Any] = {
+            "a": a_name,
+            "b": b_name,
+            "rejected": {
+                side: [r.json() for r in rs] for side, rs in zip("ab", rejected, strict=True)
+            },
+            "added": [],
+            "removed": [],
+            "changed": [],
+        }
         for ch in changes:
             if ch.status == "changed":
                 assert ch.a is not None and ch.b is not None
@@ -63,9 +84,11 @@ def write_diff(changes: list[Change], a_name: str, b_name: str, fmt: str, out: T
         json.dump(doc, out, indent=1)
         out.write("\n")
     elif fmt == "dot":
-        write_diff_dot(changes, a_name, b_name, out)
+        write_diff_dot(changes, a_name, b_name, out, lines)
     elif fmt == "md":
         out.write(f"Connectivity changes from **{a_name}** to **{b_name}**:\n\n")
+        out.writelines(f"- {md_escape(line)}\n" for line in lines)
+        out.write("\n" if lines else "")
         out.write(
             f"| change | from | to | {a_name} | {b_name} | note |\n|---|---|---|---|---|---|\n"
         )
@@ -89,6 +112,7 @@ def write_diff(changes: list[Change], a_name: str, b_name: str, fmt: str, out: T
             f"# {a_name} -> {b_name}: {counts['added']} added, {counts['removed']} removed, "
             f"{counts['changed']} changed\n"
         )
+        out.writelines(f"# {line}\n" for line in lines)
         for ch in changes:
             mark = {"added": "+", "removed": "-", "changed": "~"}[ch.status]
             line = f"{mark} {ch.src} -> {ch.dst}  {_side_text(ch, a_name, b_name)}"

@@ -46,7 +46,8 @@ class _Side:
 
 
 class Analyzer(EndpointClasses):
-    """`Analyzer(inputs, "cilium")`: verdicts (`query`, `verdict`) and every allowed flow."""
+    """`Analyzer(inputs, "cilium")`: verdicts (`query`, `verdict`) and every allowed flow;
+    `rejected`: the policies the profile's agent refuses to import, left out of both."""
 
     def _side(self, rules: list[tuple[Rule, int]], peer: int, dst: EndpointClass) -> _Side:
         side = _Side(EMPTY, EMPTY, [], [], [])

@@ -26,6 +26,7 @@ from reachability.output import (
     md_escape,
     ports_text,
     ranges_text,
+    write_rejected_md,
 )
 from reachability.pictures import write_grouping_dot
 from reachability.ports import ALL, PortSet
@@ -37,7 +38,9 @@ def build_grouping(analyzer: Analyzer, per_pod: bool = False) -> Grouping:
     group reaches (or is reached from) with the same ports, so an unrestricted pod has one flow
     to the outside instead of one per CIDR atom the policies cut. Sorted by name."""
     with gc_paused():
-        return _build_grouping(analyzer, per_pod)
+        grouping = _build_grouping(analyzer, per_pod)
+    grouping.rejected = list(analyzer.rejected)
+    return grouping
 
 
 def _build_grouping(analyzer: Analyzer, per_pod: bool) -> Grouping:
@@ -196,7 +199,11 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
     enforcement = grouping.enforcement
     groups = grouping.groups
     if fmt == "json":
-        out.write(f'{{"enforcement": {json.dumps(enforcement)}, "grouped": true, "groups": [')
+        rejected = json.dumps([r.json() for r in grouping.rejected])
+        out.write(
+            f'{{"enforcement": {json.dumps(enforcement)}, "rejected": {rejected}, '
+            '"grouped": true, "groups": ['
+        )
         out.write(",".join(f"\n  {json.dumps(g.json())}" for g in groups))
         out.write('\n ],\n "flows": [' if groups else '],\n "flows": [')
         sep = "\n  "
@@ -213,6 +220,9 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["record", "from", "to", "protocol", "ports", "http", "members"])
+        for r in grouping.rejected:
+            # The policy in `from`, why the agent refuses it in `members`.
+            writer.writerow(["rejected", r.policy, "", "", "", "", r.reason])
         for g in groups:
             writer.writerow(["group", g.name, "", "", "", "", _members_text(g)])
         cells: dict[PortSet, list[tuple[str, str, str]]] = {}
@@ -227,6 +237,7 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
                 writer.writerow(["flow", src.name, dst.name, proto, ranges, http, ""])
     elif fmt == "md":
         out.write(f"Allowed flows under **{enforcement}**, by group of pods that behave alike:\n\n")
+        write_rejected_md(grouping.rejected, out)
         out.write("| group | members |\n|---|---|\n")
         for g in groups:
             if g.members != [g.name]:
@@ -241,6 +252,7 @@ def write_grouped(grouping: Grouping, fmt: str, out: TextIO) -> int:
             f"# allowed flows under {enforcement}: {len(groups)} groups of endpoints that behave "
             f"alike, {len(grouping.flows)} flows between them (--per-pod: every pod pair)\n"
         )
+        out.writelines(f"# {r.line}\n" for r in grouping.rejected)
         for g in groups:
             if g.members != [g.name]:  # a pod of its own is named after itself
                 out.write(f"group {g.name} ({_count(g)}): {', '.join(g.members)}\n")

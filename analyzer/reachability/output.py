@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 from reachability.ports import Http, PortSet
-from reachability.results import AllowedFlow
+from reachability.results import AllowedFlow, Rejected
 
 LIST_FORMATS = ("txt", "md", "csv", "json", "dot")
 
@@ -61,11 +61,29 @@ def ports_text(ports: PortSet) -> str:
     return "; ".join(parts)
 
 
-def write_list(flows: Iterable[AllowedFlow], enforcement: str, fmt: str, out: TextIO) -> int:
-    """Write the per-pod listing (txt, md, csv, json); returns the number of (from, to) pairs."""
+def write_rejected_md(rejected: Sequence[Rejected], out: TextIO) -> None:
+    """The policies left out of the model, as a Markdown paragraph (nothing when none)."""
+    if rejected:
+        out.write("Left out, as the agent refuses to import them:\n\n")
+        out.writelines(f"- `{md_escape(r.policy)}`: {md_escape(r.reason)}\n" for r in rejected)
+        out.write("\n")
+
+
+def write_list(
+    flows: Iterable[AllowedFlow],
+    enforcement: str,
+    fmt: str,
+    out: TextIO,
+    rejected: Sequence[Rejected] = (),
+) -> int:
+    """Write the per-pod listing (txt, md, csv, json); returns the number of (from, to) pairs.
+    `rejected`: the policies left out, named in every format but csv (one row per flow)."""
     count = 0
     if fmt == "json":
-        out.write(f'{{"enforcement": {json.dumps(enforcement)}, "flows": [')
+        rejected_json = json.dumps([r.json() for r in rejected])
+        out.write(
+            f'{{"enforcement": {json.dumps(enforcement)}, "rejected": {rejected_json}, "flows": ['
+        )
         sep = "\n  "
         names: dict[str, str] = {}
         tails: dict[PortSet, list[str]] = {}
@@ -90,12 +108,14 @@ def write_list(flows: Iterable[AllowedFlow], enforcement: str, fmt: str, out: Te
                 writer.writerow([src, dst, proto, ranges_text(intervals), http_text(http)])
     elif fmt == "md":
         out.write(f"Allowed flows under **{enforcement}**:\n\n")
+        write_rejected_md(rejected, out)
         out.write("| from | to | allowed |\n|---|---|---|\n")
         for src, dst, ports in flows:
             count += 1
             out.write(f"| `{src}` | `{dst}` | {md_escape(ports_text(ports))} |\n")
     else:
         out.write(f"# allowed flows under {enforcement}\n")
+        out.writelines(f"# {r.line}\n" for r in rejected)
         for src, dst, ports in flows:
             count += 1
             out.write(f"{src} -> {dst}  {ports_text(ports)}\n")

@@ -14,7 +14,7 @@ namespaces, so pods are grouped and unrestricted flows folded.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from reachability.output import ports_text
@@ -35,7 +35,9 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-def _head(out: TextIO, name: str, title: str) -> None:
+def _head(out: TextIO, name: str, title: str, lines: Sequence[str] = ()) -> None:
+    # The policies left out are named under the title, where every reader of the picture sees it.
+    title += "".join(f"\n{line}" for line in lines)
     out.write(f"digraph {name} {{\n")
     out.write(f"  label={_q(title)}; labelloc=t; fontname=Helvetica; fontsize=16;\n")
     out.write("  rankdir=LR; newrank=true; nodesep=0.3; ranksep=1.1;\n")
@@ -92,7 +94,8 @@ def write_grouping_dot(grouping: Grouping, out: TextIO) -> None:
     folded = [(s, d) for s, d, p in grouping.named_flows() if _unrestricted(s, d, p)]
     folded_in = {d.name for _, d in folded}
     folded_out = {s.name for s, _ in folded}
-    _head(out, "connectivity", f"allowed flows ({grouping.enforcement})")
+    title = f"allowed flows ({grouping.enforcement})"
+    _head(out, "connectivity", title, [r.line for r in grouping.rejected])
     nodes: dict[str | None, list[tuple[str, str, str]]] = {}
     for g in grouping.groups:
         if g.external:
@@ -144,8 +147,14 @@ def _namespace_of(name: str) -> str | None:
     return name.split("/", 1)[0]
 
 
-def write_diff_dot(changes: list[Change], a_name: str, b_name: str, out: TextIO) -> None:
-    _head(out, "connectivity_diff", f"{a_name} -> {b_name}: flows that differ")
+def write_diff_dot(
+    changes: list[Change],
+    a_name: str,
+    b_name: str,
+    out: TextIO,
+    lines: Sequence[str] = (),
+) -> None:
+    _head(out, "connectivity_diff", f"{a_name} -> {b_name}: flows that differ", lines)
     nodes: dict[str | None, list[tuple[str, str, str]]] = {}
     seen: set[str] = set()
     for ch in changes:

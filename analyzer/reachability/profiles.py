@@ -62,6 +62,17 @@ class EnforcementProfile:
     # upgrade.rst of v1.19.7). Before, the fields are deprecated (1.17) and not modelled here:
     # either way the analyzer refuses them rather than under-report what they allow.
     requires_refused_by_crd: bool = False
+    # What makes the agent refuse a whole CNP/CCNP (pkg/policy/api/rule_validation.go
+    # Rule.Sanitize; the object is logged and left out, every other policy enforced), where it
+    # differs by version. Deny rules are sanitized too (1.16: Rule.Sanitize loops IngressDeny and
+    # EgressDeny; v1.15.19 does not).
+    sanitizes_deny_rules: bool = False
+    # `toServices` with `toPorts` in one egress rule is refused (l3DependentL4Support
+    # "ToServices": false, cilium/cilium#20067, v1.15.19; true in v1.17.6 and v1.19.6).
+    to_services_with_to_ports_rejected: bool = True
+    # A rule without ingress, ingressDeny, egress or egressDeny is refused ("rule must have at
+    # least one of ...", from v1.17.6; v1.19.6 too).
+    rule_without_rules_rejected: bool = False
 
 
 KUBE_ROUTER = EnforcementProfile(
@@ -108,6 +119,9 @@ CILIUM_1_19 = EnforcementProfile(
     enable_default_deny=True,
     empty_peer_list_selects_none=True,
     requires_refused_by_crd=True,
+    sanitizes_deny_rules=True,
+    to_services_with_to_ports_rejected=False,
+    rule_without_rules_rejected=True,
 )
 
 PROFILES: dict[str, EnforcementProfile] = {

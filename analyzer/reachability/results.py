@@ -14,6 +14,27 @@ from reachability.ports import PortSet
 AllowedFlow = tuple[str, str, PortSet]
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """A policy object the API server stores but the agent refuses to import: the agent logs
+    "Unable to add CiliumNetworkPolicy" and enforces every other policy (Cilium 1.15
+    pkg/k8s/watchers/cilium_network_policy.go addCiliumNetworkPolicyV2; 1.19
+    pkg/policy/k8s/cilium_network_policy.go upsertCiliumNetworkPolicyV2). The analysis leaves it
+    out too, and every report names it."""
+
+    policy: str  # kind namespace/name, as PolicyRef.label
+    source: str
+    reason: str  # where in the object, and the agent's sanitize error
+
+    def json(self) -> dict[str, str]:
+        return {"policy": self.policy, "source": self.source, "reason": self.reason}
+
+    @property
+    def line(self) -> str:
+        """What every text report prints, after its comment mark."""
+        return f"left out (the agent refuses to import it): {self.policy}: {self.reason}"
+
+
 @dataclass
 class Group:
     name: str
@@ -48,6 +69,7 @@ class Grouping:
     enforcement: str
     groups: list[Group] = field(default_factory=list)
     flows: list[tuple[int, int, PortSet]] = field(default_factory=list)  # group indices
+    rejected: list[Rejected] = field(default_factory=list)  # policies left out of the model
 
     def named_flows(self) -> Iterator[tuple[Group, Group, PortSet]]:
         for src, dst, ports in self.flows:

@@ -21,10 +21,19 @@ IPBLOCK = str(CASES / "ip-block-with-except.yaml")
 
 LIST_SCHEMA = {
     "type": "object",
-    "required": ["enforcement", "flows"],
+    "required": ["enforcement", "rejected", "flows"],
     "additionalProperties": False,
     "properties": {
         "enforcement": {"enum": ["kube-router", "cilium"]},
+        "rejected": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["policy", "source", "reason"],
+                "properties": {k: {"type": "string"} for k in ("policy", "source", "reason")},
+            },
+        },
         "flows": {
             "type": "array",
             "items": {

@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from reachability import cluster_source
 from reachability.cluster_source import read_cluster
+from reachability.engine import Analyzer, Request
 from reachability.errors import InputError
 from reachability.loader import load_documents
 
@@ -224,3 +225,33 @@ def test_pods_are_slimmed_per_page_without_changing_the_answer() -> None:
     assert cluster_source._slim_pod({**fat, "kind": "Pod"})["metadata"] == {
         "name": "p", "namespace": "a", "labels": {"app": "x"},
     }  # fmt: skip
+
+
+def test_a_policy_the_agent_refuses_is_left_out_of_a_live_cluster() -> None:
+    # The API server stored it (the CRD schema accepts HTTP rules on a port without protocol);
+    # the agent refuses it (PortRule.sanitize) and enforces the rest: so does the analysis.
+    refused = {
+        "metadata": {"namespace": "a", "name": "l7"},
+        "spec": {
+            "endpointSelector": {},
+            "ingress": [{"toPorts": [{"ports": [{"port": "80"}], "rules": {"http": [{}]}}]}],
+        },
+    }
+    kept = {
+        "metadata": {"namespace": "a", "name": "kept"},
+        "spec": {"endpointSelector": {"matchLabels": {"app": "db"}}, "ingress": [{}]},
+    }
+    pods = [pod("a", "web", {"app": "web"}), pod("a", "db", {"app": "db"})]
+    calls = listers(pods=PagedLister(pods), ciliumnetworkpolicies=PagedLister([refused, kept]))
+    analyzer = Analyzer(read_cluster(calls, "cluster:prod", "https://127.0.0.1:6443"), "cilium")
+    assert [(r.policy, r.source, r.reason) for r in analyzer.rejected] == [
+        (
+            "CiliumNetworkPolicy a/l7",
+            "cluster:prod",
+            "spec.ingress[0].toPorts[0].ports[0]: L7 rules can only apply to TCP (not ANY)",
+        )
+    ]
+    request = Request("TCP", 80)
+    assert [
+        analyzer.query(s, d, request).allowed for s, d in (("a/db", "a/web"), ("a/web", "a/db"))
+    ] == [True, False]

@@ -14,6 +14,7 @@ from reachability.compiler.model import CompiledPolicy
 from reachability.compiler.networkpolicy import compile_networkpolicy
 from reachability.inputs import Manifest, Pod
 from reachability.profiles import EnforcementProfile
+from reachability.results import Rejected
 
 
 def compile_policies(
@@ -21,14 +22,22 @@ def compile_policies(
     profile: EnforcementProfile,
     notes: list[str] | None = None,
     pods: Sequence[Pod] = (),
+    rejected: list[Rejected] | None = None,
 ) -> list[CompiledPolicy]:
-    """Compile every policy (so bad input is always reported); keep those the profile enforces."""
+    """Compile every policy (so bad input is always reported); keep those the profile enforces.
+    A Cilium policy the profile's agent would refuse to import is left out and, when the profile
+    reads Cilium policies, appended to `rejected`."""
     out: list[CompiledPolicy] = []
     for manifest in manifests:
         if manifest.kind == "NetworkPolicy":
             compiled = compile_networkpolicy(manifest, profile)
         else:
-            compiled = compile_cilium_policy(manifest, profile, notes)
+            result = compile_cilium_policy(manifest, profile, notes)
+            if isinstance(result, Rejected):
+                if profile.cilium_policies and rejected is not None:
+                    rejected.append(result)
+                continue
+            compiled = result
         for policy in compiled:
             if profile.cilium_policies or not policy.cilium:
                 out.append(policy)

@@ -123,13 +123,20 @@ class CompiledPolicy:
 
 
 class Context:
-    """The manifest being compiled: errors name its source and object."""
+    """The manifest being compiled: errors name its source and object; `reject` records why the
+    agent would refuse the object (the first reason, as the agent's sanitize stops there) and
+    lets compiling go on, so that an error the API server itself would raise still wins."""
 
     def __init__(self, manifest: Manifest) -> None:
         self.manifest = manifest
+        self.rejection: str | None = None
 
     def error(self, message: str) -> InputError:
         return InputError(message, source=self.manifest.source, obj=self.manifest.label)
+
+    def reject(self, message: str) -> None:
+        if self.rejection is None:
+            self.rejection = message
 
 
 def field_list(ctx: Context, raw: Mapping[str, Any], key: str, where: str) -> list[Any]:
