@@ -434,7 +434,7 @@ def test_a_stuck_rollout_fails_up_in_bounded_time_naming_the_pods(
         assert elapsed < reference.seconds + STUCK_TIMEOUT_S + 120, elapsed
         output = up.output
         # The timeout, or the first poll past it.
-        assert re.search(r"Cilium 1\.19\.6 is not rolled out after 2[0-9] s", output), output
+        assert re.search(r"Cilium 1\.19\.7 is not rolled out after 2[0-9] s", output), output
         diagnostics = output.split("Diagnostics:", 1)[1]
         assert diagnostics.count("is not rolled out after") == 1, diagnostics
         assert "Traceback" not in output, output
