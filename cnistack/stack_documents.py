@@ -13,7 +13,7 @@ from cnistack.stack_files import PROJECT_DIR, load_stack
 from reachability.errors import InputError
 from reachability.inputs import Inputs
 from reachability.loader import load_documents
-from reachability.profiles import ENFORCEMENTS
+from reachability.profiles import ENFORCEMENTS, PROFILES
 
 
 def stack_documents(stack: StackConfig) -> list[dict[str, Any]]:
@@ -32,10 +32,20 @@ def load_stack_inputs(name: str, project_dir: Path = PROJECT_DIR) -> tuple[Input
         documents = stack_documents(stack)
     except (ValueError, FileNotFoundError) as exc:
         raise InputError(f"stack {name!r}: {exc}") from exc
-    # The enforcer's family name is a profile name: `cilium` stands for the analyzer's default
-    # Cilium profile (reachability/profiles.py ALIASES), `kube-router` for kube-router's.
+    # Under Cilium the profile is the one of the stack's own Cilium line (`cilium@1.19` for the
+    # default 1.19.7): semantics change between lines (reachability/profiles.py).
     enforcer = stack.capabilities.policy_enforcer
     if enforcer not in ENFORCEMENTS:
         raise InputError(f"stack {name!r}: unknown policy enforcer {enforcer!r}")
+    settings = stack.cilium_settings
+    if enforcer == "cilium" and settings is not None:
+        line = ".".join(settings.chart.version.split(".")[:2])
+        enforcer = f"cilium@{line}"
+        if enforcer not in PROFILES:
+            known = ", ".join(n for n in PROFILES if n.startswith("cilium@"))
+            raise InputError(
+                f"stack {name!r}: the analyzer has no profile for Cilium {line} "
+                f"(aisp-cni:cilium.chart.version {settings.chart.version}); it follows {known}"
+            )
     source = f"stack:{name}"
     return load_documents([(document, source) for document in documents]), enforcer

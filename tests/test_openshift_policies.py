@@ -186,7 +186,8 @@ def test_openshift_representative_pods_hold_dns_and_the_host_network_router() ->
 
 def test_analyzer_production_resolves_through_openshift_dns_and_lets_the_router_in() -> None:
     inputs, enforcer = load_stack_inputs("production")
-    assert enforcer == "cilium"
+    # The profile of the stack's own Cilium line (Pulumi.production.yaml pins 1.19.7).
+    assert enforcer == "cilium@1.19"
     analyzer = Analyzer(inputs, enforcer)
     for src in ("ai-apps/frontend", "ai-inference/vllm", "storage/postgresql"):
         for proto in ("UDP", "TCP"):
@@ -247,7 +248,7 @@ def test_cilium_host_entity_matches_a_host_network_pod() -> None:
 PRODUCTION_LIST = "".join(
     line + "\n"
     for line in [
-        "# allowed flows under cilium: 8 groups of endpoints that behave alike, 18 flows between "
+        "# allowed flows under cilium@1.19: 8 groups of endpoints that behave alike, 18 flows between "
         "them (--per-pod: every pod pair)",
         "ai-apps/api-server -> ai-inference/vllm  TCP/8000",
         "ai-apps/api-server -> openshift-dns/dns-default  TCP/5353; UDP/5353",

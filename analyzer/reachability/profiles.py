@@ -10,9 +10,11 @@ analyzer's answer depends on the enforcer reads one field here, never the enforc
   ADR-013 §"Production"): NetworkPolicy, CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy
   on identity labels; CIDR rules (and `ipBlock`) match only addresses outside the cluster;
   `endPort` is ignored (Cilium < 1.16 enforces the start port only); L7 HTTP rules enforced.
-  `cilium` is the alias of this profile, the one checked against Cilium's own code.
 - `cilium@1.19` (Cilium 1.19, the production default): 1.15 plus `endPort`, `enableDefaultDeny`,
   empty peer lists that select no one (1.16), and `*Requires` refused by the CRD (1.19).
+  `cilium` is the alias of this profile: the line the production stack installs.
+Both are checked against Cilium's own policy code of their version (docs/cilium-oracle.md). The
+path's intermediate lines (1.16-1.18) have no profile of their own.
 
 The IaC program maps its capability profile's enforcer (cnistack/capabilities.py) onto a name here.
 """
@@ -127,13 +129,14 @@ CILIUM_1_19 = EnforcementProfile(
 PROFILES: dict[str, EnforcementProfile] = {
     p.name: p for p in (KUBE_ROUTER, CILIUM_1_15, CILIUM_1_19)
 }
-# Names accepted for a profile: each family's name stands for its default profile.
-ALIASES: dict[str, str] = {"cilium": CILIUM_1_15.name}
+# Names accepted for a profile: each family's name stands for its default profile, for Cilium
+# the line of the production default (cnistack/data/cilium/versions.json `default`).
+ALIASES: dict[str, str] = {"cilium": CILIUM_1_19.name}
 PROFILE_NAMES: tuple[str, ...] = (*ENFORCEMENTS, *(n for n in PROFILES if n not in ENFORCEMENTS))
 
 
 def profile(name: str) -> EnforcementProfile:
-    """The profile called `name` (`kube-router`, `cilium`, `cilium@1.15`); ValueError otherwise."""
+    """The profile called `name` (`kube-router`, `cilium`, `cilium@1.19`); ValueError otherwise."""
     found = PROFILES.get(ALIASES.get(name, name))
     if found is None:
         raise ValueError(

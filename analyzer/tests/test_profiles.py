@@ -12,14 +12,16 @@ from factories import ANALYZER, CASES_DIR
 
 from reachability import Analyzer, InputError, load_documents
 from reachability.cli import main
-from reachability.profiles import CILIUM_1_15, KUBE_ROUTER, PROFILE_NAMES, profile
+from reachability.profiles import CILIUM_1_15, CILIUM_1_19, KUBE_ROUTER, PROFILE_NAMES, profile
 
 L7 = str(CASES_DIR / "cilium-l7-http-get-path.yaml")
 
 
 def test_the_profiles_and_their_facts() -> None:
     assert PROFILE_NAMES == ("kube-router", "cilium", "cilium@1.15", "cilium@1.19")
-    assert profile("cilium") is profile("cilium@1.15") is CILIUM_1_15
+    # `cilium` is the production default's line (1.19.7 on 2026-12-07).
+    assert profile("cilium") is profile("cilium@1.19") is CILIUM_1_19
+    assert profile("cilium@1.15") is CILIUM_1_15
     assert profile("kube-router") is KUBE_ROUTER
     # Cilium 1.15 (the oracle's version): CNPs and L7 read, ipBlock outside the cluster only,
     # a port range enforced at its start port only (endPort arrived in Cilium 1.16).
@@ -42,7 +44,7 @@ def test_unknown_profile_is_named() -> None:
 
 def test_versioned_name_answers_as_its_alias(capsys: pytest.CaptureFixture[str]) -> None:
     flows = {}
-    for name in ("cilium", "cilium@1.15"):
+    for name in ("cilium", "cilium@1.19"):
         code = main(["list", "--manifests", L7, "--enforcement", name, "--format", "json",
                      "--per-pod"])  # fmt: skip
         out = capsys.readouterr().out
@@ -50,7 +52,7 @@ def test_versioned_name_answers_as_its_alias(capsys: pytest.CaptureFixture[str])
         doc = json.loads(out)
         assert doc["enforcement"] == name
         flows[name] = doc["flows"]
-    assert flows["cilium"] == flows["cilium@1.15"]
+    assert flows["cilium"] == flows["cilium@1.19"]
     assert {"from": "x/b", "to": "x/a", "protocol": "TCP", "ports": [[80, 80]],
             "http": [{"method": "GET", "path": "/public"}]} in flows["cilium"]  # fmt: skip
 

@@ -75,7 +75,12 @@ def test_named_port_needs_matching_protocol() -> None:
     assert not allowed(a, "y/a", "x/a", "UDP/80")
 
 
-@pytest.mark.parametrize(("enforcement", "expect_85"), [("kube-router", True), ("cilium", False)])
+# endPort: enforced by kube-router and from Cilium 1.16 (Documentation/network/kubernetes/
+# policy.rst of v1.16.19); Cilium 1.15 enforces the start port only.
+@pytest.mark.parametrize(
+    ("enforcement", "expect_85"),
+    [("kube-router", True), ("cilium@1.15", False), ("cilium@1.19", True), ("cilium", True)],
+)
 def test_end_port(enforcement: str, expect_85: bool) -> None:
     policy = np("range", {**POD_A, "ingress": [{"ports": [{"port": 80, "endPort": 90}]}]})
     a = analyzer(policy, enforcement=enforcement)
