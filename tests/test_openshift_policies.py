@@ -248,8 +248,8 @@ def test_cilium_host_entity_matches_a_host_network_pod() -> None:
 PRODUCTION_LIST = "".join(
     line + "\n"
     for line in [
-        "# allowed flows under cilium@1.19: 8 groups of endpoints that behave alike, 18 flows between "
-        "them (--per-pod: every pod pair)",
+        "# allowed flows under cilium@1.19: 8 groups of endpoints that behave alike, 18 flows "
+        "between them (--per-pod: every pod pair)",
         "ai-apps/api-server -> ai-inference/vllm  TCP/8000",
         "ai-apps/api-server -> openshift-dns/dns-default  TCP/5353; UDP/5353",
         "ai-apps/api-server -> storage/postgresql  TCP/5432",
