@@ -34,7 +34,7 @@ def load_stack_inputs(name: str, project_dir: Path = PROJECT_DIR) -> tuple[Input
         raise InputError(f"stack {name!r}: {exc}") from exc
     # Under Cilium the profile is the one of the stack's own Cilium line (`cilium@1.19` for the
     # default 1.19.7): semantics change between lines (reachability/profiles.py).
-    enforcer = stack.capabilities.policy_enforcer
+    enforcer: str = stack.capabilities.policy_enforcer
     if enforcer not in ENFORCEMENTS:
         raise InputError(f"stack {name!r}: unknown policy enforcer {enforcer!r}")
     settings = stack.cilium_settings
