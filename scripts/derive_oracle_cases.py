@@ -1,12 +1,14 @@
-"""Fill in Cilium 1.15.0's verdicts in analyzer/tests/data/conformance/oracle-cases.yaml.
+"""Fill in Cilium's verdicts in analyzer/tests/data/conformance/oracle-cases.yaml.
 
 Each probe's allow/deny (4th item) is replaced by what tools/cilium-oracle (Cilium's own
 pkg/policy code) answers, so the file's expectations come from Cilium, never from the analyzer.
-Run after adding a case (write "?" as the verdict) or after changing the oracle.
+An entry's `profile` (default cilium@1.15) picks the oracle: the first build of
+cilium_oracle.ORACLES for that profile (1.15.0 for cilium@1.15, 1.19.7 for cilium@1.19).
+Run after adding a case (write "?" as the verdict) or after changing an oracle.
 
 Usage: python scripts/derive_oracle_cases.py [CASES_YAML] [--oracle PATH]
-(defaults: analyzer/tests/data/conformance/oracle-cases.yaml; $CILIUM_ORACLE or the toolchain's
-bin/cilium-oracle, built by scripts/build_cilium_oracle.sh).
+(defaults: analyzer/tests/data/conformance/oracle-cases.yaml; the toolchain's bin/cilium-oracle*,
+built by scripts/build_cilium_oracle.sh; --oracle or $CILIUM_ORACLE replaces the 1.15.0 one).
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # The oracle harness lives with the analyzer's tests (analyzer/tests/cilium_oracle.py).
 sys.path.insert(0, str(ROOT / "analyzer" / "tests"))
 
-from cilium_oracle import Oracle, oracle_binary, oracle_case, probe_of  # noqa: E402
+from cilium_oracle import (  # noqa: E402
+    DEFAULT_CASE_PROFILE,
+    DERIVING_ORACLE,
+    Oracle,
+    oracle_binary,
+    oracle_case,
+    probe_of,
+)
 
 
 def main(argv: list[str]) -> int:
@@ -34,24 +43,39 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--oracle", type=Path, default=None)
     args = parser.parse_args(argv)
-    binary = args.oracle or oracle_binary()
-    if binary is None or not binary.is_file():
-        print("no cilium-oracle binary (scripts/build_cilium_oracle.sh OUT_DIR)", file=sys.stderr)
-        return 2
+    oracles: dict[str, Oracle] = {}
+
+    def oracle_for(profile: str) -> Oracle | None:
+        if profile not in oracles:
+            version = DERIVING_ORACLE[profile]
+            binary = (args.oracle if version is None else None) or oracle_binary(version)
+            if binary is None or not binary.is_file():
+                print(
+                    f"no cilium-oracle binary for {profile} (scripts/build_cilium_oracle.sh OUT_DIR"
+                    f" {version or ''})",
+                    file=sys.stderr,
+                )
+                return None
+            oracles[profile] = Oracle(binary)
+        return oracles[profile]
+
     text = args.cases.read_text(encoding="utf-8")
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
     data = yaml.safe_load(text)
     fixture = list(
         yaml.safe_load_all((args.cases.parent / "fixture.yaml").read_text(encoding="utf-8"))
     )
-    oracle = Oracle(binary)
     for entry in data["cases"]:
+        oracle = oracle_for(entry.get("profile", DEFAULT_CASE_PROFILE))
+        if oracle is None:
+            return 2
         res = oracle.ask(oracle_case(entry, fixture), [probe_of(p) for p in entry["probes"]])
         if res["rejected"]:
             entry["rejected_by_cilium"] = [r["error"] for r in res["rejected"]]
         for p, r in zip(entry["probes"], res["results"], strict=True):
             p[3] = "allow" if r["allowed"] else "deny"
-    oracle.close()
+    for oracle in oracles.values():
+        oracle.close()
     body = yaml.safe_dump(data, sort_keys=False, width=100, default_flow_style=None)
     args.cases.write_text(header + body, encoding="utf-8")
     print(f"wrote {len(data['cases'])} cases to {args.cases}")

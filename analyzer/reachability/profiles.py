@@ -11,8 +11,10 @@ analyzer's answer depends on the enforcer reads one field here, never the enforc
   on identity labels; CIDR rules (and `ipBlock`) match only addresses outside the cluster;
   `endPort` is ignored (Cilium < 1.16 enforces the start port only); L7 HTTP rules enforced.
   `cilium` is the alias of this profile, the one checked against Cilium's own code.
-- `cilium@1.19` (Cilium 1.19, the production default): 1.15 plus `endPort`, `enableDefaultDeny`,
-  empty peer lists that select no one (1.16), and `*Requires` refused by the CRD (1.19).
+- `cilium@1.19` (Cilium 1.19, the production default's line; checked against Cilium 1.19.7's own
+  code, docs/cilium-oracle.md): 1.15 plus `endPort`, `enableDefaultDeny`, empty peer lists that
+  select no one, deny rules sanitized, namespace-label peers across namespaces (1.16), and
+  `*Requires` refused by the CRD (1.19).
 
 The IaC program maps its capability profile's enforcer (cnistack/capabilities.py) onto a name here.
 """
@@ -62,6 +64,16 @@ class EnforcementProfile:
     # upgrade.rst of v1.19.6). Before, the fields are deprecated (1.17) and not modelled here:
     # either way the analyzer refuses them rather than under-report what they allow.
     requires_refused_by_crd: bool = False
+    # Deny rules are sanitized like allow rules: two L3 peer kinds in one deny rule make the agent
+    # refuse the policy (Cilium 1.16: pkg/policy/api/rule_validation.go IngressDenyRule.sanitize
+    # and EgressDenyRule.sanitize call the common rule's sanitize; 1.15 validated allow rules
+    # only). Found by the Cilium 1.19 oracle.
+    deny_rules_sanitized: bool = False
+    # A namespaced CNP's peer selector on a namespace label (`io.cilium.k8s.namespace.labels.*`)
+    # is not scoped to the policy's namespace: it selects the pods of every matching namespace
+    # (Cilium 1.16: pkg/k8s/apis/cilium.io/utils/utils.go getEndpointSelector adds the policy's
+    # namespace only when the selector names no namespace label). Found by the Cilium 1.19 oracle.
+    namespace_label_peers_cross_namespaces: bool = False
 
 
 KUBE_ROUTER = EnforcementProfile(
@@ -89,11 +101,13 @@ CILIUM_1_15 = EnforcementProfile(
     egress_named_ports_cluster_wide=True,
 )
 
-# Cilium 1.19 (the production default, 1.19.6): the 1.16 changes (port ranges in NetworkPolicy
-# `parsePorts` and CNP `endPort`, `enableDefaultDeny`, empty peer lists) and the 1.19 CRD's refusal
-# of `*Requires`. `policyTypes` (pkg/k8s/network_policy.go) and egress named ports
-# (pkg/endpoint/policy.go) read as in 1.15 in the v1.19.6 module. Not yet checked against an
-# oracle built on 1.19's pkg/policy (docs/cilium-oracle.md, "Versions").
+# Cilium 1.19 (the production default's line): the 1.16 changes (port ranges in NetworkPolicy
+# `parsePorts` and CNP `endPort`, `enableDefaultDeny`, empty peer lists, deny rules sanitized,
+# namespace-label peers not scoped to the policy's namespace) and the 1.19 CRD's refusal of
+# `*Requires`. `policyTypes` (pkg/k8s/network_policy.go) and egress named ports
+# (pkg/endpoint/policy.go) read as in 1.15. Checked against an oracle built on github.com/cilium/
+# cilium@v1.19.7's own pkg/policy (analyzer/tests/test_oracle.py; docs/cilium-oracle.md,
+# "Versions"), which found the last two 1.16 changes.
 CILIUM_1_19 = EnforcementProfile(
     name="cilium@1.19",
     enforcer="cilium",
@@ -108,6 +122,8 @@ CILIUM_1_19 = EnforcementProfile(
     enable_default_deny=True,
     empty_peer_list_selects_none=True,
     requires_refused_by_crd=True,
+    deny_rules_sanitized=True,
+    namespace_label_peers_cross_namespaces=True,
 )
 
 PROFILES: dict[str, EnforcementProfile] = {

@@ -1,7 +1,9 @@
-"""Differential testing of the analyzer's `cilium` profile against Cilium 1.15.0's own policy code.
+"""Differential testing of the analyzer's Cilium profiles against Cilium's own policy code.
 
-The oracle is tools/cilium-oracle (a Go program built against github.com/cilium/cilium@v1.15.0 by
-scripts/build_cilium_oracle.sh); see docs/cilium-oracle.md. This module:
+The oracle is tools/cilium-oracle (a Go program built against github.com/cilium/cilium@v1.15.0,
+and per version under tools/cilium-oracle/versions/, by scripts/build_cilium_oracle.sh); see
+docs/cilium-oracle.md. ORACLES maps each oracle build to the analyzer profile it checks. This
+module:
 - generates random clusters (namespaces, pods with labels, service accounts and named ports) and
   random NetworkPolicy + CiliumNetworkPolicy (+ clusterwide) sets from a seed;
 - asks both the oracle and our Analyzer about every pod pair on a few ports (and HTTP requests
@@ -36,6 +38,27 @@ PODS = ("a", "b", "c")
 L4_PROBES = (("TCP", 80), ("TCP", 81), ("TCP", 8080), ("UDP", 80), ("UDP", 81), ("SCTP", 80))
 HTTP_REQUESTS = (("GET", "/"), ("POST", "/api/v1"), ("GET", "/admin"), ("PUT", "/api/x"))
 
+# Each oracle build (its Cilium version; None = the base build, ADR-013's 1.15.0) and the
+# analyzer profile that must agree with it: a profile is one Cilium line's semantics, checked
+# against that line's patches on the upgrade path (tools/cilium-oracle/versions/).
+ORACLES: dict[str, tuple[str | None, str]] = {
+    "1.15.0": (None, "cilium@1.15"),
+    "1.15.19": ("1.15.19", "cilium@1.15"),
+    "1.19.7": ("1.19.7", "cilium@1.19"),
+}
+# The oracle build that derives a profile's expectations in oracle-cases.yaml
+# (scripts/derive_oracle_cases.py): the first of ORACLES for that profile.
+DERIVING_ORACLE: dict[str, str | None] = {}
+for _build, _profile in ORACLES.values():
+    DERIVING_ORACLE.setdefault(_profile, _build)
+# Whether a profile's CI campaign may put HTTP rules on ports that named and numeric rules also
+# reach: 1.15 lifts the HTTP rules there (a single-selector L4Filter is a wildcard for Envoy,
+# not modelled: docs/cilium-oracle.md, "Not fixed"); 1.19 does not (oracle-cases.yaml
+# named-and-numeric-rule-on-one-port-keep-http-rules).
+L7_PORT_OVERLAP: dict[str, bool] = {"cilium@1.15": False, "cilium@1.19": True}
+# An oracle-cases.yaml entry without `profile` is a 1.15 case (the file predates 1.19's oracle).
+DEFAULT_CASE_PROFILE = "cilium@1.15"
+
 
 def oracle_binary(version: str | None = None) -> Path | None:
     """The built oracle: $CILIUM_ORACLE, else the toolchain's bin dir (scripts/toolchain.sh).
@@ -61,9 +84,10 @@ def oracle_binary(version: str | None = None) -> Path | None:
 class Gen:
     """Random cluster + policy set. Vocabulary is small on purpose: selectors must hit pods.
 
-    `l7_port_overlap=False` (the CI test) puts HTTP rules on port 81 only, which no named port
-    of the generator maps to: a port reached both by a named and a numeric L4Filter hits an
-    Envoy-policy quirk the analyzer does not model (docs/cilium-oracle.md, "Not fixed").
+    `l7_port_overlap=False` (the CI test of cilium@1.15) puts HTTP rules on port 81 only, which
+    no named port of the generator maps to: a port reached both by a named and a numeric
+    L4Filter hits a 1.15 Envoy-policy quirk the analyzer does not model (docs/cilium-oracle.md,
+    "Not fixed").
     """
 
     def __init__(self, rng: random.Random, l7_port_overlap: bool = True) -> None:
@@ -446,10 +470,12 @@ class Answer:
     l7_restricted: bool
 
 
-def ours(case: Case, probe_list: list[dict[str, Any]]) -> list[Answer] | str:
-    """The analyzer's answers, or the InputError text when it refuses the input."""
+def ours(
+    case: Case, probe_list: list[dict[str, Any]], profile: str = "cilium"
+) -> list[Answer] | str:
+    """The analyzer's answers under `profile`, or the InputError text when it refuses the input."""
     try:
-        analyzer = Analyzer(load_documents((d, "case") for d in manifests(case)), "cilium")
+        analyzer = Analyzer(load_documents((d, "case") for d in manifests(case)), profile)
     except InputError as exc:
         return str(exc)
     out = []
@@ -500,7 +526,10 @@ class Oracle:
 
 
 def disagreements(
-    oracle: Oracle, case: Case, probe_list: list[dict[str, Any]] | None = None
+    oracle: Oracle,
+    case: Case,
+    probe_list: list[dict[str, Any]] | None = None,
+    profile: str = "cilium",
 ) -> list[tuple[dict[str, Any], Answer | str, Answer]]:
     """(probe, ours, oracle's) for each probe where the analyzer and Cilium differ. When the
     analyzer refuses the input (InputError), that is a disagreement only if Cilium imports every
@@ -509,7 +538,7 @@ def disagreements(
     if not probe_list:
         return []
     theirs, rejected = oracle.answers(case, probe_list)
-    mine = ours(case, probe_list)
+    mine = ours(case, probe_list, profile)
     if isinstance(mine, str):
         return [] if rejected else [(probe_list[0], mine, theirs[0])]
     out: list[tuple[dict[str, Any], Answer | str, Answer]] = []
@@ -520,13 +549,13 @@ def disagreements(
     return out
 
 
-def valid(oracle: Oracle, case: Case) -> bool:
+def valid(oracle: Oracle, case: Case, profile: str = "cilium") -> bool:
     """Both sides accept every object of the case (shrinking must not leave invalid input)."""
     probe_list = probes(case)[:1]
     if not probe_list:
         return False
     _, rejected = oracle.answers(case, probe_list)
-    return not rejected and not isinstance(ours(case, probe_list), str)
+    return not rejected and not isinstance(ours(case, probe_list, profile), str)
 
 
 # --- shrinking -------------------------------------------------------------------------------
@@ -592,21 +621,23 @@ def shrink(case: Case, still_fails: Callable[[Case], bool], budget: int = 400) -
     return current
 
 
-def minimal_disagreement(oracle: Oracle, case: Case) -> tuple[Case, dict[str, Any]] | None:
-    """Shrink `case` around its first disagreeing probe; (minimal case, that probe)."""
-    found = disagreements(oracle, case)
+def minimal_disagreement(
+    oracle: Oracle, case: Case, profile: str = "cilium"
+) -> tuple[Case, dict[str, Any]] | None:
+    """Shrink `case` around its first disagreeing probe under `profile`; (minimal case, probe)."""
+    found = disagreements(oracle, case, profile=profile)
     if not found:
         return None
     probe = found[0][0]
 
-    must_be_valid = valid(oracle, case)
+    must_be_valid = valid(oracle, case, profile)
 
     def still_fails(candidate: Case) -> bool:
         keys = {f"{p['namespace']}/{p['name']}" for p in candidate["pods"]}
         if probe["src"] not in keys or probe["dst"] not in keys:
             return False
-        if must_be_valid and not valid(oracle, candidate):
+        if must_be_valid and not valid(oracle, candidate, profile):
             return False
-        return bool(disagreements(oracle, candidate, [probe]))
+        return bool(disagreements(oracle, candidate, [probe], profile))
 
     return shrink(case, still_fails), probe

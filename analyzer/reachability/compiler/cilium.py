@@ -25,7 +25,7 @@ from reachability.compiler.model import (
     parse_policy_selector,
     port_number,
 )
-from reachability.inputs import CILIUM_NS_KEY, Manifest, Pod
+from reachability.inputs import CILIUM_NS_KEY, CILIUM_NS_LABEL_PREFIX, Manifest, Pod
 from reachability.ports import PROTOCOLS, Http, compile_http_regex
 from reachability.profiles import EnforcementProfile
 
@@ -187,17 +187,18 @@ def _cnp_rule(
     if direction == "egress":
         l3_kinds += ["Services", "FQDNs", "Groups"]
     used = [f"{side}{k}" for k in l3_kinds if raw.get(f"{side}{k}")]
-    if len(used) > 1 and not deny:
+    if len(used) > 1 and (not deny or profile.deny_rules_sanitized):
         # pkg/policy/api/rule_validation.go: "Combining X and Y is not supported yet"; the agent
-        # refuses the policy (deny rules are not validated). Found by the Cilium oracle.
+        # refuses the policy (1.15 does not validate deny rules). Found by the Cilium oracle.
         raise ctx.error(
-            f"{where}: Cilium 1.15 rejects combining {used[0]} and {used[1]} in one rule"
+            f"{where}: Cilium {profile.version} rejects combining {used[0]} and {used[1]} "
+            "in one rule"
         )
     peers: list[Peer] = []
     has_l3 = False
     for i, sel in enumerate(field_list(ctx, raw, f"{side}Endpoints", f"{where}.")):
         has_l3 = True
-        peers.append(_cnp_endpoint_peer(ctx, ref, sel, f"{where}.{side}Endpoints[{i}]"))
+        peers.append(_cnp_endpoint_peer(ctx, ref, sel, f"{where}.{side}Endpoints[{i}]", profile))
     for i, cidr in enumerate(field_list(ctx, raw, f"{side}CIDR", f"{where}.")):
         has_l3 = True
         peers.append(CidrPeer(cidr_ranges(ctx, cidr, [], f"{where}.{side}CIDR[{i}]"), False))
@@ -260,10 +261,18 @@ def _cnp_rule(
     return Rule(ref, deny, tuple(peers), ports)
 
 
-def _cnp_endpoint_peer(ctx: Context, ref: PolicyRef, raw: Any, where: str) -> PodPeer:
+def _cnp_endpoint_peer(
+    ctx: Context, ref: PolicyRef, raw: Any, where: str, profile: EnforcementProfile
+) -> PodPeer:
     sel = parse_policy_selector(ctx, raw, where, cilium_key=_cilium_key)
-    # Cilium scopes a selector without a namespace label to the policy's own namespace.
-    if ref.namespace is not None and CILIUM_NS_KEY not in sel.keys():  # noqa: SIM118
+    keys = sel.keys()
+    # Cilium scopes a selector without a namespace label to the policy's own namespace; from
+    # 1.16 a selector on namespace labels is not scoped either (profile field).
+    names_namespaces = CILIUM_NS_KEY in keys or (
+        profile.namespace_label_peers_cross_namespaces
+        and any(k.startswith(CILIUM_NS_LABEL_PREFIX) for k in keys)
+    )
+    if ref.namespace is not None and not names_namespaces:
         return PodPeer(frozenset({ref.namespace}), None, sel, cilium=True)
     return PodPeer(None, None, sel, cilium=True)
 
