@@ -28,6 +28,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analyzer" / "tests"))
 
 from cilium_oracle import (
+    CAMPAIGN,
     ORACLES,
     Oracle,
     minimal_disagreement,
@@ -58,7 +59,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--no-l7-port-overlap",
         action="store_true",
-        help="HTTP rules on port 81 only, as the CI test (skips the known Envoy-policy quirk)",
+        help="HTTP rules on port 81 only, as cilium@1.15's CI test (skips 1.15's Envoy quirk)",
     )
     args = parser.parse_args(argv)
     version, profile = ORACLES[args.against]
@@ -72,7 +73,9 @@ def main(argv: list[str]) -> int:
     start = time.monotonic()
     for i in range(args.cases):
         seed = args.seed + i
-        case = random_case(seed, l7_port_overlap=not args.no_l7_port_overlap)
+        # The profile's pod labels (cilium_oracle.CAMPAIGN), the generator's L7 ports as asked.
+        labels = CAMPAIGN[profile]["versioned_labels"]
+        case = random_case(seed, not args.no_l7_port_overlap, labels)
         probed += len(probes(case))
         found = minimal_disagreement(oracle, case, profile)
         if found is None:

@@ -2,8 +2,8 @@
 
 Each probe's allow/deny (4th item) is replaced by what tools/cilium-oracle (Cilium's own
 pkg/policy code) answers, so the file's expectations come from Cilium, never from the analyzer.
-An entry's `profile` (default cilium@1.15) picks the oracle: the first build of
-cilium_oracle.ORACLES for that profile (1.15.0 for cilium@1.15, 1.19.7 for cilium@1.19).
+An entry's `oracle` (a build of cilium_oracle.ORACLES) answers it, else the first build for its
+`profile` (default cilium@1.15): 1.15.0 for cilium@1.15, 1.19.7 for cilium@1.19.
 Run after adding a case (write "?" as the verdict) or after changing an oracle.
 
 Usage: python scripts/derive_oracle_cases.py [CASES_YAML] [--oracle PATH]
@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "analyzer" / "tests"))
 from cilium_oracle import (  # noqa: E402
     DEFAULT_CASE_PROFILE,
     DERIVING_ORACLE,
+    ORACLES,
     Oracle,
     oracle_binary,
     oracle_case,
@@ -45,19 +46,19 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     oracles: dict[str, Oracle] = {}
 
-    def oracle_for(profile: str) -> Oracle | None:
-        if profile not in oracles:
-            version = DERIVING_ORACLE[profile]
+    def oracle_for(build: str) -> Oracle | None:
+        if build not in oracles:
+            version = ORACLES[build][0]
             binary = (args.oracle if version is None else None) or oracle_binary(version)
             if binary is None or not binary.is_file():
                 print(
-                    f"no cilium-oracle binary for {profile} (scripts/build_cilium_oracle.sh OUT_DIR"
+                    f"no cilium-oracle binary for {build} (scripts/build_cilium_oracle.sh OUT_DIR"
                     f" {version or ''})",
                     file=sys.stderr,
                 )
                 return None
-            oracles[profile] = Oracle(binary)
-        return oracles[profile]
+            oracles[build] = Oracle(binary)
+        return oracles[build]
 
     text = args.cases.read_text(encoding="utf-8")
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
@@ -66,7 +67,8 @@ def main(argv: list[str]) -> int:
         yaml.safe_load_all((args.cases.parent / "fixture.yaml").read_text(encoding="utf-8"))
     )
     for entry in data["cases"]:
-        oracle = oracle_for(entry.get("profile", DEFAULT_CASE_PROFILE))
+        profile = entry.get("profile", DEFAULT_CASE_PROFILE)
+        oracle = oracle_for(entry.get("oracle") or DERIVING_ORACLE[profile])
         if oracle is None:
             return 2
         res = oracle.ask(oracle_case(entry, fixture), [probe_of(p) for p in entry["probes"]])

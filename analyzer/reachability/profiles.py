@@ -21,6 +21,7 @@ The IaC program maps its capability profile's enforcer (cnistack/capabilities.py
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,6 +75,11 @@ class EnforcementProfile:
     # (Cilium 1.16: pkg/k8s/apis/cilium.io/utils/utils.go getEndpointSelector adds the policy's
     # namespace only when the selector names no namespace label). Found by the Cilium 1.19 oracle.
     namespace_label_peers_cross_namespaces: bool = False
+    # Pod labels left out of identities beyond Cilium 1.15.0's default list
+    # (reachability/cilium_identity.py): regexes of pkg/labelsfilter/filter.go
+    # defaultLabelPrefixCfg that a later release added, each an ignore pattern. Found by the
+    # Cilium 1.15.19 and 1.19 oracles.
+    identity_labels_left_out: tuple[str, ...] = ()
 
 
 KUBE_ROUTER = EnforcementProfile(
@@ -124,6 +130,13 @@ CILIUM_1_19 = EnforcementProfile(
     requires_refused_by_crd=True,
     deny_rules_sanitized=True,
     namespace_label_peers_cross_namespaces=True,
+    # Job pods' uid labels (from a 1.15 patch release: 1.15.19 has them, 1.15.0 not) and the
+    # topology labels (1.19.7's list).
+    identity_labels_left_out=(
+        re.escape("batch.kubernetes.io/controller-uid"),
+        re.escape("controller-uid"),
+        r"topology\.kubernetes\.io",
+    ),
 )
 
 PROFILES: dict[str, EnforcementProfile] = {

@@ -47,15 +47,31 @@ ORACLES: dict[str, tuple[str | None, str]] = {
     "1.19.7": ("1.19.7", "cilium@1.19"),
 }
 # The oracle build that derives a profile's expectations in oracle-cases.yaml
-# (scripts/derive_oracle_cases.py): the first of ORACLES for that profile.
-DERIVING_ORACLE: dict[str, str | None] = {}
-for _build, _profile in ORACLES.values():
+# (scripts/derive_oracle_cases.py): the first of ORACLES for that profile, unless the entry
+# names its `oracle`.
+DERIVING_ORACLE: dict[str, str] = {}
+for _build, (_, _profile) in ORACLES.items():
     DERIVING_ORACLE.setdefault(_profile, _build)
-# Whether a profile's CI campaign may put HTTP rules on ports that named and numeric rules also
-# reach: 1.15 lifts the HTTP rules there (a single-selector L4Filter is a wildcard for Envoy,
-# not modelled: docs/cilium-oracle.md, "Not fixed"); 1.19 does not (oracle-cases.yaml
-# named-and-numeric-rule-on-one-port-keep-http-rules).
-L7_PORT_OVERLAP: dict[str, bool] = {"cilium@1.15": False, "cilium@1.19": True}
+# Pod labels that later Cilium releases leave out of identities (pkg/labelsfilter
+# defaultLabelPrefixCfg): Job pods' uid labels from a 1.15 patch (1.15.19 has them, 1.15.0 not),
+# the topology labels in 1.19.7's list.
+VERSIONED_LABELS = (
+    "controller-uid",
+    "batch.kubernetes.io/controller-uid",
+    "topology.kubernetes.io/zone",
+)
+# The generator's settings for a profile's campaign (random_case keywords):
+# - l7_port_overlap: HTTP rules may sit on ports that named and numeric rules also reach. 1.15
+#   lifts the HTTP rules there (a single-selector L4Filter is a wildcard for Envoy, not
+#   modelled: docs/cilium-oracle.md, "Not fixed"); 1.19 does not (oracle-cases.yaml
+#   named-and-numeric-rule-on-one-port-keep-http-rules).
+# - versioned_labels: which of VERSIONED_LABELS pods and selectors get. cilium@1.15 follows
+#   1.15.0 and is checked against 1.15.19 too, which differ on the uid labels (oracle-cases.yaml
+#   job-uid-labels-left-out-from-a-1-15-patch), so its campaign leaves them out.
+CAMPAIGN: dict[str, dict[str, Any]] = {
+    "cilium@1.15": {"l7_port_overlap": False, "versioned_labels": VERSIONED_LABELS[2:]},
+    "cilium@1.19": {"l7_port_overlap": True, "versioned_labels": VERSIONED_LABELS},
+}
 # An oracle-cases.yaml entry without `profile` is a 1.15 case (the file predates 1.19's oracle).
 DEFAULT_CASE_PROFILE = "cilium@1.15"
 
@@ -90,9 +106,23 @@ class Gen:
     "Not fixed").
     """
 
-    def __init__(self, rng: random.Random, l7_port_overlap: bool = True) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        l7_port_overlap: bool = True,
+        extra: random.Random | None = None,
+        versioned_labels: tuple[str, ...] = VERSIONED_LABELS,
+    ) -> None:
         self.r = rng
         self.l7_port_overlap = l7_port_overlap
+        self.versioned_labels = versioned_labels
+        # A second stream for what differs between Cilium lines (identity labels that 1.16+
+        # leaves out, empty peer lists): drawing it does not shift the main stream, so a seed
+        # keeps the cluster and policies it had before these were generated.
+        self.x = extra
+
+    def extra(self, p: float) -> bool:
+        return self.x is not None and self.x.random() < p
 
     def pick(self, seq: Any) -> Any:
         return self.r.choice(list(seq))
@@ -123,6 +153,9 @@ class Gen:
                     labels["pod-template-hash"] = self.pick(("h1", "h2"))
                 if self.chance(0.1):
                     labels["statefulset.kubernetes.io/pod-name"] = name
+                if self.extra(0.15) and self.x is not None and self.versioned_labels:
+                    key = self.x.choice(self.versioned_labels)
+                    labels[key] = self._values(key)[0]
                 ports = [
                     {"name": f"serve-{p}-{proto.lower()}", "protocol": proto, "port": p}
                     for p in (80, 81)
@@ -165,6 +198,8 @@ class Gen:
             "namespace": list(NAMESPACES),
             "serviceaccount": ["default", "sa1"],
             "name": list(PODS),
+            "controller-uid": ["u1"],
+            "zone": ["z1"],
         }.get(base, ["web"])
 
     def pod_selector(self, cilium: bool) -> dict[str, Any]:
@@ -194,6 +229,13 @@ class Gen:
             sel["matchLabels"] = {key: self.pick(vals)}
         if roll >= 0.6:
             sel["matchExpressions"] = [self._expr(keys)]
+        if self.extra(0.1) and self.x is not None and self.versioned_labels:
+            key = self.x.choice(self.versioned_labels)
+            if self.x.random() < 0.5:
+                sel = {"matchLabels": {key: self._values(key)[0]}}
+            else:
+                op = self.x.choice(("Exists", "DoesNotExist"))
+                sel = {"matchExpressions": [{"key": key, "operator": op}]}
         return sel
 
     def ns_selector(self) -> dict[str, Any]:
@@ -308,6 +350,9 @@ class Gen:
         if roll < 0.65 and self.chance(0.03):
             rule[f"{side}CIDR"] = ["10.0.0.0/8"]  # two L3 kinds in one rule: Cilium refuses
         # else: no L3 part (L4-only rule, or the empty rule)
+        if self.extra(0.06) and self.x is not None:
+            # An empty peer list: absent in 1.15, selects no identity from 1.16.
+            rule[f"{side}{self.x.choice(('Endpoints', 'Entities', 'CIDR'))}"] = []
         if self.chance(0.6):
             rule["toPorts"] = [self.cnp_port_rule(deny) for _ in range(self.r.randint(1, 2))]
         return rule
@@ -348,8 +393,11 @@ class Gen:
         return {"namespaces": namespaces, "pods": pods, "policies": policies}
 
 
-def random_case(seed: int, l7_port_overlap: bool = True) -> Case:
-    return Gen(random.Random(seed), l7_port_overlap).case()
+def random_case(
+    seed: int, l7_port_overlap: bool = True, versioned_labels: tuple[str, ...] = VERSIONED_LABELS
+) -> Case:
+    extra = random.Random(f"versions-{seed}")
+    return Gen(random.Random(seed), l7_port_overlap, extra, versioned_labels).case()
 
 
 # --- probes, both sides ----------------------------------------------------------------------

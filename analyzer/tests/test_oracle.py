@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 from cilium_oracle import (
+    CAMPAIGN,
     DEFAULT_CASE_PROFILE,
-    L7_PORT_OVERLAP,
     ORACLES,
     Oracle,
     minimal_disagreement,
@@ -139,8 +139,12 @@ def test_oracle_found_cases_still_hold_in_cilium(oracle: ProfileOracle) -> None:
     still answers what the file says (the analyzer side of the same file is checked without the
     binary in test_conformance.py)."""
     fixture = list(yaml.safe_load_all((ORACLE_CASES.parent / "fixture.yaml").read_text()))
+    # The profile's cases; one that names its `oracle` holds for that build only.
     entries = [
-        e for e in _oracle_cases() if e.get("profile", DEFAULT_CASE_PROFILE) == oracle.profile
+        e
+        for e in _oracle_cases()
+        if e.get("profile", DEFAULT_CASE_PROFILE) == oracle.profile
+        and e.get("oracle", oracle.build) == oracle.build
     ]
     assert entries, f"no oracle-cases.yaml case for {oracle.profile}"
     wrong = []
@@ -164,7 +168,7 @@ def test_random_policy_sets_agree_with_cilium(oracle: ProfileOracle) -> None:
     probed = refused = 0
     for i in range(CASES):
         seed = SEED + i
-        case = random_case(seed, l7_port_overlap=L7_PORT_OVERLAP[oracle.profile])
+        case = random_case(seed, **CAMPAIGN[oracle.profile])
         probe_list = probes(case)
         probed += len(probe_list)
         refused += isinstance(ours(case, probe_list[:1], oracle.profile), str)

@@ -241,10 +241,13 @@ def _cnp_rule(
             # Not modelled: these peers match none of the analysed endpoints.
             has_l3 = True
     if profile.empty_peer_list_selects_none:
-        kinds = ["Endpoints", "CIDR", "CIDRSet", "Entities"]
+        kinds = ["Endpoints", "Nodes", "CIDR", "CIDRSet", "Entities"]
         if any(isinstance(raw.get(f"{side}{k}"), list) and not raw[f"{side}{k}"] for k in kinds):
-            # Cilium 1.16: an empty non-nil peer list selects no identity (upgrade.rst).
+            # Cilium 1.16: an empty non-nil peer list selects no identity (upgrade.rst), and the
+            # rule's other peer lists with it (pkg/policy/utils/parserules.go
+            # mergeEndpointSelectors of v1.19.7 returns no selector). Found by the 1.19 oracle.
             has_l3 = True
+            peers = []
     ports_raw = field_list(ctx, raw, "toPorts", f"{where}.")
     ports: tuple[PortSpec, ...] | None
     if ports_raw:
