@@ -80,6 +80,10 @@ class EnforcementProfile:
     # defaultLabelPrefixCfg that a later release added, each an ignore pattern. Found by the
     # Cilium 1.15.19 and 1.19 oracles.
     identity_labels_left_out: tuple[str, ...] = ()
+    # A CiliumNetworkPolicy (or clusterwide) spec needs at least one ingress, ingressDeny, egress
+    # or egressDeny rule, else the agent refuses the policy (Cilium 1.17:
+    # pkg/policy/api/rule_validation.go Rule.Sanitize). Found by the Cilium 1.19 oracle.
+    cnp_rules_required: bool = False
 
 
 KUBE_ROUTER = EnforcementProfile(
@@ -130,6 +134,7 @@ CILIUM_1_19 = EnforcementProfile(
     requires_refused_by_crd=True,
     deny_rules_sanitized=True,
     namespace_label_peers_cross_namespaces=True,
+    cnp_rules_required=True,
     # Job pods' uid labels (from a 1.15 patch release: 1.15.19 has them, 1.15.0 not) and the
     # topology labels (1.19.7's list).
     identity_labels_left_out=(

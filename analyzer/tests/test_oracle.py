@@ -184,4 +184,6 @@ def test_random_policy_sets_agree_with_cilium(oracle: ProfileOracle) -> None:
                 break
     assert not failures, "\n\n".join(failures)
     assert probed > CASES * 100  # the cases really probe pod pairs
-    assert refused < CASES * 0.15  # and most of them are valid policy sets, analysed by both
+    # and most of them are valid policy sets, analysed by both (Cilium 1.17+ refuses a CNP
+    # without rules, about a fifth of the cases; 1.15 about a tenth)
+    assert refused < CASES * 0.25

@@ -143,6 +143,12 @@ def compile_cilium_policy(
                         profile=profile,
                     )
                 )
+        if profile.cnp_rules_required and not any(present.values()):
+            # pkg/policy/api/rule_validation.go Rule.Sanitize (Cilium 1.17); found by the oracle.
+            raise ctx.error(
+                f"{where}: Cilium {profile.version} rejects a policy without ingress, ingressDeny, "
+                "egress or egressDeny rules"
+            )
         # `enableDefaultDeny` is a Cilium 1.16 field: the 1.15 CRD schema does not know it, so
         # the API server prunes it and every CNP with rules in a direction isolates it. Found by
         # the Cilium oracle (pkg/policy/api/rule.go at v1.15.0 has no such field). From 1.16 a
