@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -187,3 +188,29 @@ def test_random_policy_sets_agree_with_cilium(oracle: ProfileOracle) -> None:
     # and most of them are valid policy sets, analysed by both (Cilium 1.17+ refuses a CNP
     # without rules, about a fifth of the cases; 1.15 about a tenth)
     assert refused < CASES * 0.25
+
+
+def test_1_19_lookup_agrees_with_upstreams_userspace_lookup() -> None:
+    """The 1.19.7 oracle mirrors bpf/lib/policy.h's LPM lookup itself; with CILIUM_ORACLE_DEBUG it
+    also asks EndpointPolicy.Lookup (upstream's userspace copy of that lookup) and prints each
+    probe where the two differ. On 50 campaign cases, none may."""
+    binary = oracle_binary("1.19.7")
+    assert binary is not None and binary.is_file(), "no cilium-oracle-1.19.7: scripts/toolchain.sh"
+    lines = []
+    for i in range(50):
+        case = random_case(SEED + i, **CAMPAIGN["cilium@1.19"])
+        lines.append(json.dumps({**case, "probes": probes(case)}))
+    proc = subprocess.run(
+        [str(binary)],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CILIUM_ORACLE_DEBUG": "1"},
+        timeout=120,
+        check=True,
+    )
+    answered = proc.stdout.splitlines()
+    assert len(answered) == 50
+    # The debug output is there (each endpoint's map), and no lookup differs.
+    assert " -> " in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if "lookup differs" in line] == []
