@@ -341,8 +341,8 @@ def _cnp_ports(
             # PortRule.sanitize); found by the Cilium oracle.
             why = "L7 rules can only apply to TCP" if protos != ("TCP",) else "port is 0"
             raise ctx.error(
-                f"{w}: Cilium 1.15 rejects this policy ({why}): HTTP rules need protocol TCP "
-                "and a non-zero port"
+                f"{w}: Cilium {profile.version} rejects this policy ({why}): HTTP rules need "
+                "protocol TCP and a non-zero port"
             )
         out.append(PortSpec(protos, value, end_value, http))
     return out
