@@ -3,7 +3,8 @@
 Each probe's allow/deny (4th item) is replaced by what tools/cilium-oracle (Cilium's own
 pkg/policy code) answers, so the file's expectations come from Cilium, never from the analyzer.
 An entry's `oracle` (a build of cilium_oracle.ORACLES) answers it, else the first build for its
-`profile` (default cilium@1.15): 1.15.0 for cilium@1.15, 1.19.7 for cilium@1.19.
+`profile` (default cilium@1.15): 1.15.0 for cilium@1.15, 1.19.7 for cilium@1.19. An entry for
+several profiles must get the same answers from each.
 Run after adding a case (write "?" as the verdict) or after changing an oracle.
 
 Usage: python scripts/derive_oracle_cases.py [CASES_YAML] [--oracle PATH]
@@ -24,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "analyzer" / "tests"))
 
 from cilium_oracle import (  # noqa: E402
-    DEFAULT_CASE_PROFILE,
     DERIVING_ORACLE,
     ORACLES,
     Oracle,
+    case_profiles,
     oracle_binary,
     oracle_case,
     probe_of,
@@ -67,15 +68,24 @@ def main(argv: list[str]) -> int:
         yaml.safe_load_all((args.cases.parent / "fixture.yaml").read_text(encoding="utf-8"))
     )
     for entry in data["cases"]:
-        profile = entry.get("profile", DEFAULT_CASE_PROFILE)
-        oracle = oracle_for(entry.get("oracle") or DERIVING_ORACLE[profile])
-        if oracle is None:
+        answers = []
+        for profile in case_profiles(entry):
+            oracle = oracle_for(entry.get("oracle") or DERIVING_ORACLE[profile])
+            if oracle is None:
+                return 2
+            res = oracle.ask(oracle_case(entry, fixture), [probe_of(p) for p in entry["probes"]])
+            answers.append(
+                ([r["allowed"] for r in res["results"]], [r["error"] for r in res["rejected"]])
+            )
+        verdicts, rejected = answers[0]
+        if any(a[0] != verdicts or bool(a[1]) != bool(rejected) for a in answers[1:]):
+            # One entry, several profiles: only for a case that each line answers alike.
+            print(f"{entry['id']}: the profiles' Cilium answer differently", file=sys.stderr)
             return 2
-        res = oracle.ask(oracle_case(entry, fixture), [probe_of(p) for p in entry["probes"]])
-        if res["rejected"]:
-            entry["rejected_by_cilium"] = [r["error"] for r in res["rejected"]]
-        for p, r in zip(entry["probes"], res["results"], strict=True):
-            p[3] = "allow" if r["allowed"] else "deny"
+        if rejected:
+            entry["rejected_by_cilium"] = rejected
+        for p, allowed in zip(entry["probes"], verdicts, strict=True):
+            p[3] = "allow" if allowed else "deny"
     for oracle in oracles.values():
         oracle.close()
     body = yaml.safe_dump(data, sort_keys=False, width=100, default_flow_style=None)

@@ -76,6 +76,13 @@ CAMPAIGN: dict[str, dict[str, Any]] = {
 DEFAULT_CASE_PROFILE = "cilium@1.15"
 
 
+def case_profiles(entry: dict[str, Any]) -> list[str]:
+    """The profiles an oracle-cases.yaml entry holds for: its `profile`, one name or a list (a
+    case that each of those lines' Cilium answers alike)."""
+    value = entry.get("profile", DEFAULT_CASE_PROFILE)
+    return [value] if isinstance(value, str) else list(value)
+
+
 def oracle_binary(version: str | None = None) -> Path | None:
     """The built oracle: $CILIUM_ORACLE, else the toolchain's bin dir (scripts/toolchain.sh).
     With `version`, the oracle built against that Cilium version (cilium-oracle-<version>,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cilium_oracle import DEFAULT_CASE_PROFILE, manifests
+from cilium_oracle import case_profiles, manifests
 from factories import ORACLE_CASES as ORACLE_CASES_FILE
 from factories import conformance_cases, conformance_fixture
 
@@ -94,10 +94,13 @@ def test_oracle_cases_are_present() -> None:
     assert {case["id"] for case in CASES} >= SUPERSEDED
 
 
-@pytest.mark.parametrize("entry", ORACLE_CASES, ids=lambda e: str(e["id"]))
-def test_oracle_found_case(entry: dict[str, Any]) -> None:
-    # The profile whose Cilium line answered the case (cilium_oracle.ORACLES).
-    profile = entry.get("profile", DEFAULT_CASE_PROFILE)
+@pytest.mark.parametrize(
+    ("entry", "profile"),
+    [(e, p) for e in ORACLE_CASES for p in case_profiles(e)],
+    ids=lambda v: str(v["id"]) if isinstance(v, dict) else str(v),
+)
+def test_oracle_found_case(entry: dict[str, Any], profile: str) -> None:
+    # Each profile whose Cilium line answered the case (cilium_oracle.ORACLES).
     docs = [(d, f"oracle case {entry['id']}") for d in oracle_case_documents(entry)]
     if entry.get("rejected_by_cilium"):
         # The agent refuses the policy; the analyzer says so instead of analysing it.

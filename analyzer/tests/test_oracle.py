@@ -21,9 +21,9 @@ import pytest
 import yaml
 from cilium_oracle import (
     CAMPAIGN,
-    DEFAULT_CASE_PROFILE,
     ORACLES,
     Oracle,
+    case_profiles,
     minimal_disagreement,
     oracle_binary,
     oracle_case,
@@ -144,8 +144,7 @@ def test_oracle_found_cases_still_hold_in_cilium(oracle: ProfileOracle) -> None:
     entries = [
         e
         for e in _oracle_cases()
-        if e.get("profile", DEFAULT_CASE_PROFILE) == oracle.profile
-        and e.get("oracle", oracle.build) == oracle.build
+        if oracle.profile in case_profiles(e) and e.get("oracle", oracle.build) == oracle.build
     ]
     assert entries, f"no oracle-cases.yaml case for {oracle.profile}"
     wrong = []
