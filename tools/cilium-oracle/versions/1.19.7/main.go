@@ -317,7 +317,7 @@ func run(in input) output {
 			}
 		}
 		if debug {
-			l4 := ep.policy.SelectorPolicy.L4Policy
+			l4 := &ep.policy.SelectorPolicy.L4Policy
 			fmt.Fprintf(os.Stderr, "%s (identity %d):\n  ingress %v\n  egress %v\n", key, ep.id,
 				l4.Ingress.PortRules, l4.Egress.PortRules)
 			for k, e := range ep.policy.Entries() {
