@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# scripts/build_cilium_oracle.sh OUT_DIR — build tools/cilium-oracle into OUT_DIR/cilium-oracle.
+# scripts/build_cilium_oracle.sh OUT_DIR [VERSION] — build tools/cilium-oracle into
+# OUT_DIR/cilium-oracle (Cilium 1.15.0) or OUT_DIR/cilium-oracle-VERSION.
 #
 # WHY
-#   The differential test of the analyzer's `cilium` profile (analyzer/tests/test_oracle.py,
-#   docs/cilium-oracle.md) needs Cilium 1.15.0's own pkg/policy, pkg/policy/api and pkg/k8s code.
+#   The differential test of the analyzer's Cilium profiles (analyzer/tests/test_oracle.py,
+#   docs/cilium-oracle.md) needs Cilium's own pkg/policy, pkg/policy/api and pkg/k8s code, at
+#   ADR-013's 1.15.0 and at each version under tools/cilium-oracle/versions/ (1.15.19, 1.19.7).
 #   That code is a Go module served by the Go module proxy (github.com/cilium/cilium@v1.15.0);
 #   tools/cilium-oracle/go.mod requires it with the module's own two replace lines (metallb and
 #   controller-tools forks), and go.sum is committed next to it (generated once with

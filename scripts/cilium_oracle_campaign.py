@@ -1,13 +1,16 @@
-"""A longer differential campaign of the analyzer's `cilium` profile against tools/cilium-oracle.
+"""A longer differential campaign of an analyzer Cilium profile against tools/cilium-oracle.
 
 Runs N random cases from a seed, shrinks every disagreement to a minimal case, groups the minimal
 cases by a signature (the policy kinds and fields left after shrinking) and prints one example
 per group as YAML, so distinct disagreements stand out from repeats. Exit status 1 when any
 disagreement was found.
 
-Usage: python scripts/cilium_oracle_campaign.py [--cases N] [--seed S] [--oracle PATH]
-(the oracle defaults to $CILIUM_ORACLE or the toolchain's bin/cilium-oracle; build it with
-scripts/build_cilium_oracle.sh OUT_DIR). See docs/cilium-oracle.md.
+Usage: python scripts/cilium_oracle_campaign.py [--cases N] [--seed S] [--against BUILD]
+[--oracle PATH]
+(--against: an oracle build of cilium_oracle.ORACLES, default 1.15.0, which also names the
+analyzer profile checked: cilium@1.15 for 1.15.*, cilium@1.19 for 1.19.7; the binary defaults to
+the toolchain's bin/cilium-oracle[-VERSION], or $CILIUM_ORACLE for 1.15.0; build it with
+scripts/build_cilium_oracle.sh OUT_DIR [VERSION]). See docs/cilium-oracle.md.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analyzer" / "tests"))
 
 from cilium_oracle import (
+    CAMPAIGN,
+    ORACLES,
     Oracle,
     minimal_disagreement,
     oracle_binary,
@@ -49,14 +54,16 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--against", choices=list(ORACLES), default="1.15.0")
     parser.add_argument("--oracle", type=Path, default=None)
     parser.add_argument(
         "--no-l7-port-overlap",
         action="store_true",
-        help="HTTP rules on port 81 only, as the CI test (skips the known Envoy-policy quirk)",
+        help="HTTP rules on port 81 only, as cilium@1.15's CI test (skips 1.15's Envoy quirk)",
     )
     args = parser.parse_args(argv)
-    binary = args.oracle or oracle_binary()
+    version, profile = ORACLES[args.against]
+    binary = args.oracle or oracle_binary(version)
     if binary is None or not binary.is_file():
         print("no cilium-oracle binary (scripts/build_cilium_oracle.sh OUT_DIR)", file=sys.stderr)
         return 2
@@ -66,9 +73,11 @@ def main(argv: list[str]) -> int:
     start = time.monotonic()
     for i in range(args.cases):
         seed = args.seed + i
-        case = random_case(seed, l7_port_overlap=not args.no_l7_port_overlap)
+        # The profile's pod labels (cilium_oracle.CAMPAIGN), the generator's L7 ports as asked.
+        labels = CAMPAIGN[profile]["versioned_labels"]
+        case = random_case(seed, not args.no_l7_port_overlap, labels)
         probed += len(probes(case))
-        found = minimal_disagreement(oracle, case)
+        found = minimal_disagreement(oracle, case, profile)
         if found is None:
             continue
         minimal, probe = found
@@ -82,7 +91,8 @@ def main(argv: list[str]) -> int:
     oracle.close()
     elapsed = time.monotonic() - start
     print(
-        f"# {args.cases} cases, {probed} probes, {len(groups)} disagreement groups, {elapsed:.1f} s"
+        f"# {profile} vs Cilium {args.against}: {args.cases} cases, {probed} probes, "
+        f"{len(groups)} disagreement groups, {elapsed:.1f} s"
     )
     for sig, (seed, minimal, probe, count) in groups.items():
         print(f"---\n# seed {seed}, {count} case(s) with this shape; probe {json.dumps(probe)}")

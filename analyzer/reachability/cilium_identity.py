@@ -1,4 +1,5 @@
-"""A pod's security-identity labels as the Cilium 1.15 agent derives them (the `cilium` profile).
+"""A pod's security-identity labels as the Cilium agent derives them (1.15.0's label filter, plus
+the patterns a Cilium profile says a later release added).
 
 Policies are matched against these labels, not against the pod's own labels:
 - pkg/k8s/labels.go GetPodMetadata drops pod labels under `io.cilium.k8s` (they cannot be spoofed
@@ -13,6 +14,7 @@ Found by the Cilium oracle (docs/cilium-oracle.md).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -51,9 +53,16 @@ _PREFIXES: tuple[tuple[re.Pattern[str], bool], ...] = tuple(
 )
 
 
-def identity_relevant(key: str) -> bool:
+@functools.cache
+def _prefixes(left_out: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], bool], ...]:
+    """1.15.0's list plus the ignore patterns a later release added (the profile's
+    `identity_labels_left_out`)."""
+    return _PREFIXES + tuple((re.compile(p), False) for p in left_out)
+
+
+def identity_relevant(key: str, left_out: tuple[str, ...] = ()) -> bool:
     included = ignored = 0
-    for pattern, include in _PREFIXES:
+    for pattern, include in _prefixes(left_out):
         # Go regexp FindStringIndex: the leftmost match, which must start at 0.
         m = pattern.search(key)
         if m is None or m.start() != 0:
@@ -70,6 +79,7 @@ def identity_labels(
     namespace: str,
     namespace_labels: Mapping[str, str],
     service_account: str,
+    left_out: tuple[str, ...] = (),
 ) -> dict[str, str]:
     merged = {k: v for k, v in pod_labels.items() if not k.startswith(_CILIUM_OWNED_PREFIX)}
     for k, v in namespace_labels.items():
@@ -78,4 +88,4 @@ def identity_labels(
     if service_account:
         merged[CILIUM_SA_KEY] = service_account
     merged[CILIUM_CLUSTER_KEY] = CILIUM_CLUSTER_NAME
-    return {k: v for k, v in merged.items() if identity_relevant(k)}
+    return {k: v for k, v in merged.items() if identity_relevant(k, left_out)}

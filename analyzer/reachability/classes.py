@@ -237,6 +237,7 @@ class EndpointClasses:
                 cls.pods[0].namespace,
                 self.inputs.namespace(cls.pods[0].namespace).labels,
                 cls.pods[0].service_account,
+                self.profile.identity_labels_left_out,
             )
             for cls in pod_classes
         ]

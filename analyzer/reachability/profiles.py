@@ -10,9 +10,11 @@ analyzer's answer depends on the enforcer reads one field here, never the enforc
   ADR-013 §"Production"): NetworkPolicy, CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy
   on identity labels; CIDR rules (and `ipBlock`) match only addresses outside the cluster;
   `endPort` is ignored (Cilium < 1.16 enforces the start port only); L7 HTTP rules enforced.
-- `cilium@1.19` (Cilium 1.19, the production default): 1.15 plus `endPort`, `enableDefaultDeny`,
-  empty peer lists that select no one (1.16), and `*Requires` refused by the CRD (1.19).
-  `cilium` is the alias of this profile: the line the production stack installs.
+- `cilium@1.19` (Cilium 1.19, the production default's line; checked against Cilium 1.19.7's own
+  code, docs/cilium-oracle.md): 1.15 plus `endPort`, `enableDefaultDeny`, empty peer lists that
+  select no one, deny rules sanitized, namespace-label peers across namespaces (1.16), and
+  `*Requires` refused by the CRD (1.19). `cilium` is the alias of this profile: the line the
+  production stack installs.
 Both are checked against Cilium's own policy code of their version (docs/cilium-oracle.md). The
 path's intermediate lines (1.16-1.18) have no profile of their own.
 
@@ -21,6 +23,7 @@ The IaC program maps its capability profile's enforcer (cnistack/capabilities.py
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -67,14 +70,25 @@ class EnforcementProfile:
     # What makes the agent refuse a whole CNP/CCNP (pkg/policy/api/rule_validation.go
     # Rule.Sanitize; the object is logged and left out, every other policy enforced), where it
     # differs by version. Deny rules are sanitized too (1.16: Rule.Sanitize loops IngressDeny and
-    # EgressDeny; v1.15.19 does not).
+    # EgressDeny; v1.15.19 does not; also found by the Cilium 1.19 oracle).
     sanitizes_deny_rules: bool = False
     # `toServices` with `toPorts` in one egress rule is refused (l3DependentL4Support
     # "ToServices": false, cilium/cilium#20067, v1.15.19; true in v1.17.6 and v1.19.6).
     to_services_with_to_ports_rejected: bool = True
     # A rule without ingress, ingressDeny, egress or egressDeny is refused ("rule must have at
-    # least one of ...", from v1.17.6; v1.19.6 too).
+    # least one of ...", pkg/policy/api/rule_validation.go Rule.Sanitize, from v1.17.6; v1.19.7
+    # too; also found by the Cilium 1.19 oracle).
     rule_without_rules_rejected: bool = False
+    # A namespaced CNP's peer selector on a namespace label (`io.cilium.k8s.namespace.labels.*`)
+    # is not scoped to the policy's namespace: it selects the pods of every matching namespace
+    # (Cilium 1.16: pkg/k8s/apis/cilium.io/utils/utils.go getEndpointSelector adds the policy's
+    # namespace only when the selector names no namespace label). Found by the Cilium 1.19 oracle.
+    namespace_label_peers_cross_namespaces: bool = False
+    # Pod labels left out of identities beyond Cilium 1.15.0's default list
+    # (reachability/cilium_identity.py): regexes of pkg/labelsfilter/filter.go
+    # defaultLabelPrefixCfg that a later release added, each an ignore pattern. Found by the
+    # Cilium 1.15.19 and 1.19 oracles.
+    identity_labels_left_out: tuple[str, ...] = ()
 
 
 KUBE_ROUTER = EnforcementProfile(
@@ -102,11 +116,13 @@ CILIUM_1_15 = EnforcementProfile(
     egress_named_ports_cluster_wide=True,
 )
 
-# Cilium 1.19 (the production default, 1.19.7): the 1.16 changes (port ranges in NetworkPolicy
-# `parsePorts` and CNP `endPort`, `enableDefaultDeny`, empty peer lists) and the 1.19 CRD's refusal
-# of `*Requires`. `policyTypes` (pkg/k8s/network_policy.go) and egress named ports
-# (pkg/endpoint/policy.go) read as in 1.15 in the v1.19.7 module. Not yet checked against an
-# oracle built on 1.19's pkg/policy (docs/cilium-oracle.md, "Versions").
+# Cilium 1.19 (the production default's line): the 1.16 changes (port ranges in NetworkPolicy
+# `parsePorts` and CNP `endPort`, `enableDefaultDeny`, empty peer lists, deny rules sanitized,
+# namespace-label peers not scoped to the policy's namespace) and the 1.19 CRD's refusal of
+# `*Requires`. `policyTypes` (pkg/k8s/network_policy.go) and egress named ports
+# (pkg/endpoint/policy.go) read as in 1.15. Checked against an oracle built on github.com/cilium/
+# cilium@v1.19.7's own pkg/policy (analyzer/tests/test_oracle.py; docs/cilium-oracle.md,
+# "Versions"), which found the last two 1.16 changes.
 CILIUM_1_19 = EnforcementProfile(
     name="cilium@1.19",
     enforcer="cilium",
@@ -124,6 +140,14 @@ CILIUM_1_19 = EnforcementProfile(
     sanitizes_deny_rules=True,
     to_services_with_to_ports_rejected=False,
     rule_without_rules_rejected=True,
+    namespace_label_peers_cross_namespaces=True,
+    # Job pods' uid labels (from a 1.15 patch release: 1.15.19 has them, 1.15.0 not) and the
+    # topology labels (1.19.7's list).
+    identity_labels_left_out=(
+        re.escape("batch.kubernetes.io/controller-uid"),
+        re.escape("controller-uid"),
+        r"topology\.kubernetes\.io",
+    ),
 )
 
 PROFILES: dict[str, EnforcementProfile] = {

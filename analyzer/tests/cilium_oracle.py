@@ -1,7 +1,9 @@
-"""Differential testing of the analyzer's `cilium` profile against Cilium 1.15.0's own policy code.
+"""Differential testing of the analyzer's Cilium profiles against Cilium's own policy code.
 
-The oracle is tools/cilium-oracle (a Go program built against github.com/cilium/cilium@v1.15.0 by
-scripts/build_cilium_oracle.sh); see docs/cilium-oracle.md. This module:
+The oracle is tools/cilium-oracle (a Go program built against github.com/cilium/cilium@v1.15.0,
+and per version under tools/cilium-oracle/versions/, by scripts/build_cilium_oracle.sh); see
+docs/cilium-oracle.md. ORACLES maps each oracle build to the analyzer profile it checks. This
+module:
 - generates random clusters (namespaces, pods with labels, service accounts and named ports) and
   random NetworkPolicy + CiliumNetworkPolicy (+ clusterwide) sets from a seed;
 - asks both the oracle and our Analyzer about every pod pair on a few ports (and HTTP requests
@@ -36,6 +38,50 @@ PODS = ("a", "b", "c")
 L4_PROBES = (("TCP", 80), ("TCP", 81), ("TCP", 8080), ("UDP", 80), ("UDP", 81), ("SCTP", 80))
 HTTP_REQUESTS = (("GET", "/"), ("POST", "/api/v1"), ("GET", "/admin"), ("PUT", "/api/x"))
 
+# Each oracle build (its Cilium version; None = the base build, ADR-013's 1.15.0) and the
+# analyzer profile that must agree with it: a profile is one Cilium line's semantics, checked
+# against that line's patches on the upgrade path (tools/cilium-oracle/versions/).
+ORACLES: dict[str, tuple[str | None, str]] = {
+    "1.15.0": (None, "cilium@1.15"),
+    "1.15.19": ("1.15.19", "cilium@1.15"),
+    "1.19.7": ("1.19.7", "cilium@1.19"),
+}
+# The oracle build that derives a profile's expectations in oracle-cases.yaml
+# (scripts/derive_oracle_cases.py): the first of ORACLES for that profile, unless the entry
+# names its `oracle`.
+DERIVING_ORACLE: dict[str, str] = {}
+for _build, (_, _profile) in ORACLES.items():
+    DERIVING_ORACLE.setdefault(_profile, _build)
+# Pod labels that later Cilium releases leave out of identities (pkg/labelsfilter
+# defaultLabelPrefixCfg): Job pods' uid labels from a 1.15 patch (1.15.19 has them, 1.15.0 not),
+# the topology labels in 1.19.7's list.
+VERSIONED_LABELS = (
+    "controller-uid",
+    "batch.kubernetes.io/controller-uid",
+    "topology.kubernetes.io/zone",
+)
+# The generator's settings for a profile's campaign (random_case keywords):
+# - l7_port_overlap: HTTP rules may sit on ports that named and numeric rules also reach. 1.15
+#   lifts the HTTP rules there (a single-selector L4Filter is a wildcard for Envoy, not
+#   modelled: docs/cilium-oracle.md, "Not fixed"); 1.19 does not (oracle-cases.yaml
+#   named-and-numeric-rule-on-one-port-keep-http-rules).
+# - versioned_labels: which of VERSIONED_LABELS pods and selectors get. cilium@1.15 follows
+#   1.15.0 and is checked against 1.15.19 too, which differ on the uid labels (oracle-cases.yaml
+#   job-uid-labels-left-out-from-a-1-15-patch), so its campaign leaves them out.
+CAMPAIGN: dict[str, dict[str, Any]] = {
+    "cilium@1.15": {"l7_port_overlap": False, "versioned_labels": VERSIONED_LABELS[2:]},
+    "cilium@1.19": {"l7_port_overlap": True, "versioned_labels": VERSIONED_LABELS},
+}
+# An oracle-cases.yaml entry without `profile` is a 1.15 case (the file predates 1.19's oracle).
+DEFAULT_CASE_PROFILE = "cilium@1.15"
+
+
+def case_profiles(entry: dict[str, Any]) -> list[str]:
+    """The profiles an oracle-cases.yaml entry holds for: its `profile`, one name or a list (a
+    case that each of those lines' Cilium answers alike)."""
+    value = entry.get("profile", DEFAULT_CASE_PROFILE)
+    return [value] if isinstance(value, str) else list(value)
+
 
 def oracle_binary(version: str | None = None) -> Path | None:
     """The built oracle: $CILIUM_ORACLE, else the toolchain's bin dir (scripts/toolchain.sh).
@@ -61,14 +107,29 @@ def oracle_binary(version: str | None = None) -> Path | None:
 class Gen:
     """Random cluster + policy set. Vocabulary is small on purpose: selectors must hit pods.
 
-    `l7_port_overlap=False` (the CI test) puts HTTP rules on port 81 only, which no named port
-    of the generator maps to: a port reached both by a named and a numeric L4Filter hits an
-    Envoy-policy quirk the analyzer does not model (docs/cilium-oracle.md, "Not fixed").
+    `l7_port_overlap=False` (the CI test of cilium@1.15) puts HTTP rules on port 81 only, which
+    no named port of the generator maps to: a port reached both by a named and a numeric
+    L4Filter hits a 1.15 Envoy-policy quirk the analyzer does not model (docs/cilium-oracle.md,
+    "Not fixed").
     """
 
-    def __init__(self, rng: random.Random, l7_port_overlap: bool = True) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        l7_port_overlap: bool = True,
+        extra: random.Random | None = None,
+        versioned_labels: tuple[str, ...] = VERSIONED_LABELS,
+    ) -> None:
         self.r = rng
         self.l7_port_overlap = l7_port_overlap
+        self.versioned_labels = versioned_labels
+        # A second stream for what differs between Cilium lines (identity labels that 1.16+
+        # leaves out, empty peer lists): drawing it does not shift the main stream, so a seed
+        # keeps the cluster and policies it had before these were generated.
+        self.x = extra
+
+    def extra(self, p: float) -> bool:
+        return self.x is not None and self.x.random() < p
 
     def pick(self, seq: Any) -> Any:
         return self.r.choice(list(seq))
@@ -99,6 +160,9 @@ class Gen:
                     labels["pod-template-hash"] = self.pick(("h1", "h2"))
                 if self.chance(0.1):
                     labels["statefulset.kubernetes.io/pod-name"] = name
+                if self.extra(0.15) and self.x is not None and self.versioned_labels:
+                    key = self.x.choice(self.versioned_labels)
+                    labels[key] = self._values(key)[0]
                 ports = [
                     {"name": f"serve-{p}-{proto.lower()}", "protocol": proto, "port": p}
                     for p in (80, 81)
@@ -141,6 +205,8 @@ class Gen:
             "namespace": list(NAMESPACES),
             "serviceaccount": ["default", "sa1"],
             "name": list(PODS),
+            "controller-uid": ["u1"],
+            "zone": ["z1"],
         }.get(base, ["web"])
 
     def pod_selector(self, cilium: bool) -> dict[str, Any]:
@@ -170,6 +236,13 @@ class Gen:
             sel["matchLabels"] = {key: self.pick(vals)}
         if roll >= 0.6:
             sel["matchExpressions"] = [self._expr(keys)]
+        if self.extra(0.1) and self.x is not None and self.versioned_labels:
+            key = self.x.choice(self.versioned_labels)
+            if self.x.random() < 0.5:
+                sel = {"matchLabels": {key: self._values(key)[0]}}
+            else:
+                op = self.x.choice(("Exists", "DoesNotExist"))
+                sel = {"matchExpressions": [{"key": key, "operator": op}]}
         return sel
 
     def ns_selector(self) -> dict[str, Any]:
@@ -284,6 +357,9 @@ class Gen:
         if roll < 0.65 and self.chance(0.03):
             rule[f"{side}CIDR"] = ["10.0.0.0/8"]  # two L3 kinds in one rule: Cilium refuses
         # else: no L3 part (L4-only rule, or the empty rule)
+        if self.extra(0.06) and self.x is not None:
+            # An empty peer list: absent in 1.15, selects no identity from 1.16.
+            rule[f"{side}{self.x.choice(('Endpoints', 'Entities', 'CIDR'))}"] = []
         if self.chance(0.6):
             rule["toPorts"] = [self.cnp_port_rule(deny) for _ in range(self.r.randint(1, 2))]
         return rule
@@ -324,8 +400,11 @@ class Gen:
         return {"namespaces": namespaces, "pods": pods, "policies": policies}
 
 
-def random_case(seed: int, l7_port_overlap: bool = True) -> Case:
-    return Gen(random.Random(seed), l7_port_overlap).case()
+def random_case(
+    seed: int, l7_port_overlap: bool = True, versioned_labels: tuple[str, ...] = VERSIONED_LABELS
+) -> Case:
+    extra = random.Random(f"versions-{seed}")
+    return Gen(random.Random(seed), l7_port_overlap, extra, versioned_labels).case()
 
 
 # --- probes, both sides ----------------------------------------------------------------------
@@ -446,10 +525,12 @@ class Answer:
     l7_restricted: bool
 
 
-def ours(case: Case, probe_list: list[dict[str, Any]]) -> list[Answer] | str:
-    """The analyzer's answers, or the InputError text when it refuses the input."""
+def ours(
+    case: Case, probe_list: list[dict[str, Any]], profile: str = "cilium"
+) -> list[Answer] | str:
+    """The analyzer's answers under `profile`, or the InputError text when it refuses the input."""
     try:
-        analyzer = Analyzer(load_documents((d, "case") for d in manifests(case)), "cilium")
+        analyzer = Analyzer(load_documents((d, "case") for d in manifests(case)), profile)
     except InputError as exc:
         return str(exc)
     out = []
@@ -500,7 +581,10 @@ class Oracle:
 
 
 def disagreements(
-    oracle: Oracle, case: Case, probe_list: list[dict[str, Any]] | None = None
+    oracle: Oracle,
+    case: Case,
+    probe_list: list[dict[str, Any]] | None = None,
+    profile: str = "cilium",
 ) -> list[tuple[dict[str, Any], Answer | str, Answer]]:
     """(probe, ours, oracle's) for each probe where the analyzer and Cilium differ. When the
     analyzer refuses the input (InputError), that is a disagreement only if Cilium imports every
@@ -509,7 +593,7 @@ def disagreements(
     if not probe_list:
         return []
     theirs, rejected = oracle.answers(case, probe_list)
-    mine = ours(case, probe_list)
+    mine = ours(case, probe_list, profile)
     if isinstance(mine, str):
         return [] if rejected else [(probe_list[0], mine, theirs[0])]
     out: list[tuple[dict[str, Any], Answer | str, Answer]] = []
@@ -520,13 +604,13 @@ def disagreements(
     return out
 
 
-def valid(oracle: Oracle, case: Case) -> bool:
+def valid(oracle: Oracle, case: Case, profile: str = "cilium") -> bool:
     """Both sides accept every object of the case (shrinking must not leave invalid input)."""
     probe_list = probes(case)[:1]
     if not probe_list:
         return False
     _, rejected = oracle.answers(case, probe_list)
-    return not rejected and not isinstance(ours(case, probe_list), str)
+    return not rejected and not isinstance(ours(case, probe_list, profile), str)
 
 
 # --- shrinking -------------------------------------------------------------------------------
@@ -592,21 +676,23 @@ def shrink(case: Case, still_fails: Callable[[Case], bool], budget: int = 400) -
     return current
 
 
-def minimal_disagreement(oracle: Oracle, case: Case) -> tuple[Case, dict[str, Any]] | None:
-    """Shrink `case` around its first disagreeing probe; (minimal case, that probe)."""
-    found = disagreements(oracle, case)
+def minimal_disagreement(
+    oracle: Oracle, case: Case, profile: str = "cilium"
+) -> tuple[Case, dict[str, Any]] | None:
+    """Shrink `case` around its first disagreeing probe under `profile`; (minimal case, probe)."""
+    found = disagreements(oracle, case, profile=profile)
     if not found:
         return None
     probe = found[0][0]
 
-    must_be_valid = valid(oracle, case)
+    must_be_valid = valid(oracle, case, profile)
 
     def still_fails(candidate: Case) -> bool:
         keys = {f"{p['namespace']}/{p['name']}" for p in candidate["pods"]}
         if probe["src"] not in keys or probe["dst"] not in keys:
             return False
-        if must_be_valid and not valid(oracle, candidate):
+        if must_be_valid and not valid(oracle, candidate, profile):
             return False
-        return bool(disagreements(oracle, candidate, [probe]))
+        return bool(disagreements(oracle, candidate, [probe], profile))
 
     return shrink(case, still_fails), probe

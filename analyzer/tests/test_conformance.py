@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cilium_oracle import manifests
+from cilium_oracle import case_profiles, manifests
 from factories import ORACLE_CASES as ORACLE_CASES_FILE
 from factories import conformance_cases, conformance_fixture
 
@@ -93,11 +93,15 @@ def test_oracle_cases_are_present() -> None:
     assert {case["id"] for case in CASES} >= SUPERSEDED
 
 
-@pytest.mark.parametrize("entry", ORACLE_CASES, ids=lambda e: str(e["id"]))
-def test_oracle_found_case(entry: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("entry", "profile"),
+    [(e, p) for e in ORACLE_CASES for p in case_profiles(e)],
+    ids=lambda v: str(v["id"]) if isinstance(v, dict) else str(v),
+)
+def test_oracle_found_case(entry: dict[str, Any], profile: str) -> None:
+    # Each profile whose Cilium line answered the case (cilium_oracle.ORACLES).
     docs = [(d, f"oracle case {entry['id']}") for d in oracle_case_documents(entry)]
-    # The oracle cases were found against Cilium 1.15's own code (docs/cilium-oracle.md).
-    analyzer = Analyzer(load_documents(docs), "cilium@1.15")
+    analyzer = Analyzer(load_documents(docs), profile)
     # The agent refuses these policies and enforces the others: the analyzer leaves the same
     # ones out (the probes below are Cilium's answers without them).
     assert len(analyzer.rejected) == len(entry.get("rejected_by_cilium", []))

@@ -26,7 +26,7 @@ from reachability.compiler.model import (
     parse_policy_selector,
     port_number,
 )
-from reachability.inputs import CILIUM_NS_KEY, Manifest, Pod
+from reachability.inputs import CILIUM_NS_KEY, CILIUM_NS_LABEL_PREFIX, Manifest, Pod
 from reachability.ports import PROTOCOLS, Http, compile_http_regex
 from reachability.profiles import EnforcementProfile
 from reachability.results import Rejected
@@ -248,7 +248,7 @@ def _cnp_rule(
     has_l3 = False
     for i, sel in enumerate(field_list(ctx, raw, f"{side}Endpoints", f"{where}.")):
         has_l3 = True
-        peers.append(_cnp_endpoint_peer(ctx, ref, sel, f"{where}.{side}Endpoints[{i}]"))
+        peers.append(_cnp_endpoint_peer(ctx, ref, sel, f"{where}.{side}Endpoints[{i}]", profile))
     for i, cidr in enumerate(field_list(ctx, raw, f"{side}CIDR", f"{where}.")):
         has_l3 = True
         peers.append(CidrPeer(cidr_ranges(ctx, cidr, [], f"{where}.{side}CIDR[{i}]"), False))
@@ -292,10 +292,13 @@ def _cnp_rule(
             # Not modelled: these peers match none of the analysed endpoints.
             has_l3 = True
     if profile.empty_peer_list_selects_none:
-        kinds = ["Endpoints", "CIDR", "CIDRSet", "Entities"]
+        kinds = ["Endpoints", "Nodes", "CIDR", "CIDRSet", "Entities"]
         if any(isinstance(raw.get(f"{side}{k}"), list) and not raw[f"{side}{k}"] for k in kinds):
-            # Cilium 1.16: an empty non-nil peer list selects no identity (upgrade.rst).
+            # Cilium 1.16: an empty non-nil peer list selects no identity (upgrade.rst), and the
+            # rule's other peer lists with it (pkg/policy/utils/parserules.go
+            # mergeEndpointSelectors of v1.19.7 returns no selector). Found by the 1.19 oracle.
             has_l3 = True
+            peers = []
     ports_raw = field_list(ctx, raw, "toPorts", f"{where}.")
     ports: tuple[PortSpec, ...] | None
     if ports_raw:
@@ -321,10 +324,18 @@ def _cnp_rule(
     return Rule(ref, deny, tuple(peers), ports)
 
 
-def _cnp_endpoint_peer(ctx: Context, ref: PolicyRef, raw: Any, where: str) -> PodPeer:
+def _cnp_endpoint_peer(
+    ctx: Context, ref: PolicyRef, raw: Any, where: str, profile: EnforcementProfile
+) -> PodPeer:
     sel = parse_policy_selector(ctx, raw, where, cilium_key=_cilium_key)
-    # Cilium scopes a selector without a namespace label to the policy's own namespace.
-    if ref.namespace is not None and CILIUM_NS_KEY not in sel.keys():  # noqa: SIM118
+    keys = sel.keys()
+    # Cilium scopes a selector without a namespace label to the policy's own namespace; from
+    # 1.16 a selector on namespace labels is not scoped either (profile field).
+    names_namespaces = CILIUM_NS_KEY in keys or (
+        profile.namespace_label_peers_cross_namespaces
+        and any(k.startswith(CILIUM_NS_LABEL_PREFIX) for k in keys)
+    )
+    if ref.namespace is not None and not names_namespaces:
         return PodPeer(frozenset({ref.namespace}), None, sel, cilium=True)
     return PodPeer(None, None, sel, cilium=True)
 
