@@ -291,14 +291,10 @@ def _cnp_rule(
         if raw.get(key):
             # Not modelled: these peers match none of the analysed endpoints.
             has_l3 = True
-    if profile.empty_peer_list_selects_none:
-        kinds = ["Endpoints", "Nodes", "CIDR", "CIDRSet", "Entities"]
-        if any(isinstance(raw.get(f"{side}{k}"), list) and not raw[f"{side}{k}"] for k in kinds):
-            # Cilium 1.16: an empty non-nil peer list selects no identity (upgrade.rst), and the
-            # rule's other peer lists with it (pkg/policy/utils/parserules.go
-            # mergeEndpointSelectors of v1.19.7 returns no selector). Found by the 1.19 oracle.
-            has_l3 = True
-            peers = []
+    if _has_empty_peer_list(raw, side, profile):
+        # The rule selects no peer at all, whatever its other peer lists hold.
+        has_l3 = True
+        peers = []
     ports_raw = field_list(ctx, raw, "toPorts", f"{where}.")
     ports: tuple[PortSpec, ...] | None
     if ports_raw:
@@ -322,6 +318,16 @@ def _cnp_rule(
         ports = () if raw.get("icmps") else None  # ICMP-only rules open no TCP/UDP/SCTP port
     # A rule with neither L3 nor L4 part (`- {}`) selects no peer: default deny, allows nothing.
     return Rule(ref, deny, tuple(peers), ports)
+
+
+def _has_empty_peer_list(raw: Mapping[str, Any], side: str, profile: EnforcementProfile) -> bool:
+    """Cilium 1.16: an empty non-nil peer list selects no identity (upgrade.rst), and the rule's
+    other peer lists with it (pkg/policy/utils/parserules.go mergeEndpointSelectors of v1.19.7
+    returns no selector). Found by the 1.19 oracle."""
+    if not profile.empty_peer_list_selects_none:
+        return False
+    kinds = ("Endpoints", "Nodes", "CIDR", "CIDRSet", "Entities")
+    return any(isinstance(raw.get(f"{side}{k}"), list) and not raw[f"{side}{k}"] for k in kinds)
 
 
 def _cnp_endpoint_peer(
