@@ -1339,6 +1339,13 @@ def stop(workdir: Path) -> None:
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+    # SIGKILL is not instant: a cilium-agent tearing down its BPF state may still be exiting when
+    # kill() returns. Wait for the exit itself (reaped), bounded, so that nothing recorded is
+    # alive once stop returns.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    survivors = [p for p in pids if _alive(p)]
     present = set(netns_names())
     errors = []
     for name in reversed(state.netns):
@@ -1348,8 +1355,10 @@ def stop(workdir: Path) -> None:
             )
             if done.returncode != 0:
                 errors.append(f"{name}: {done.stderr.strip()}")
+    if survivors:
+        errors.append(f"processes {survivors} still alive 10 s after SIGKILL")
     if errors:
-        raise LabError("could not delete: " + "; ".join(errors))
+        raise LabError("stop could not clean up: " + "; ".join(errors))
     path.unlink()
 
 
