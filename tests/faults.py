@@ -25,6 +25,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from cnistack.netpol.renderer import render_policies
 from tests.engine_harness import Engine, Result
 from tests.local_cluster import LocalCluster, script
 
@@ -87,7 +89,7 @@ class KilledRun:
     last_event: str
 
 
-def _start_up(engine: Engine, stack: str, log: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+def start_up(engine: Engine, stack: str, log: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
     out, err = engine.workdir / "up.stdout", engine.workdir / "up.stderr"
     argv = [
         "pulumi", "up", "-s", stack, "--yes", "--non-interactive", "--skip-preview",
@@ -119,7 +121,7 @@ def run_up_killed(
     engine: Engine, stack: str, kill_after_events: int, delay_s: float, timeout_s: float = 900
 ) -> KilledRun:
     log = engine.workdir / f"events-{time.monotonic_ns()}.jsonl"
-    process, out, err = _start_up(engine, stack, log)
+    process, out, err = start_up(engine, stack, log)
     seen = _wait_for_events(process, log, kill_after_events, timeout_s)
     killed = False
     if process.poll() is None:
@@ -146,7 +148,7 @@ def run_with_api_server_down(
     """`pulumi up` whose API server is killed after `at_event` events and started again
     `down_s` later (same etcd, same address): a control-plane restart in the middle."""
     log = engine.workdir / f"events-{time.monotonic_ns()}.jsonl"
-    process, out, err = _start_up(engine, stack, log)
+    process, out, err = start_up(engine, stack, log)
     _wait_for_events(process, log, at_event, timeout_s)
     script.stop_process(cluster.workdir, "kube-apiserver")
     try:
@@ -438,3 +440,85 @@ def converged(what: str, check: Callable[[], bool], timeout_s: float = 60.0) -> 
             last = error
         time.sleep(0.5)
     raise AssertionError(f"{what}: not converged after {timeout_s:.0f} s (last error: {last})")
+
+
+# --- recovery (docs/recovery.md) ---------------------------------------------------------------
+
+
+def rendered_manifests(config: Any) -> list[dict[str, Any]]:
+    """The policies the program renders for a stack config (what the cluster must hold)."""
+    rendered = render_policies(config.network_policy, config.capabilities, config.flavour)
+    return list(rendered.manifests)
+
+
+PENDING = "status in (pending-install,pending-upgrade,pending-rollback)"
+RELEASE_URN = {
+    "production": "urn:pulumi:production::aisp-cni::aisp-cni:index:Cni"
+    "$kubernetes:helm.sh/v3:Release::cni-cilium",
+    "homelab": "urn:pulumi:homelab::aisp-cni::aisp-cni:index:Cni"
+    "$kubernetes:helm.sh/v3:Release::cni-cilium",
+}
+
+
+def helm_statuses(cluster: LocalCluster) -> list[str]:
+    """The status label of each stored revision of the release (what `kubectl get secret -l
+    owner=helm,name=cilium -L status` shows)."""
+    selector = urllib.parse.quote("owner=helm,name=cilium")
+    items = cluster.api().get(f"/api/v1/namespaces/kube-system/secrets?labelSelector={selector}")
+    return [item["metadata"]["labels"]["status"] for item in items["items"]]
+
+
+def drop_pending_helm_revisions(cluster: LocalCluster) -> None:
+    selector = urllib.parse.quote(f"owner=helm,name=cilium,{PENDING}")
+    cluster.api().request(
+        "DELETE", f"/api/v1/namespaces/kube-system/secrets?labelSelector={selector}"
+    )
+
+
+def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
+    """docs/recovery.md, "A killed `pulumi up`", step by step; each step's result is kept."""
+    # 1. The killed run still holds the stack's lock (the DIY backend's lock file).
+    steps = [engine.pulumi("cancel", "-s", stack, "--yes", "--non-interactive")]
+    pending = any(status.startswith("pending-") for status in helm_statuses(cluster))
+    if pending and stack == "production":  # the homelab's retry may stop on k3d first (step 4)
+        # What a user who just retries sees: the program names the pending revision and the
+        # way out before Helm runs (components/cni_rollout.py, helm_pending_hook).
+        retry = engine.up(stack)
+        steps.append(retry)
+        assert retry.returncode != 0, retry.output[-3000:]
+        assert "left by an interrupted operation" in retry.output, retry.output[-3000:]
+    # 2. A Helm operation cut off leaves its revision `pending-*`, and Helm refuses every later
+    #    install or upgrade of the release: drop that record (what
+    #    `kubectl -n kube-system delete secret -l 'owner=helm,name=cilium,<PENDING>'` does).
+    drop_pending_helm_revisions(cluster)
+    # 3. Read back what the interrupted update did. A create it had started is pending: the
+    #    release is imported if Helm holds it (the install finished before the kill), every
+    #    other pending create is dropped (the next `up` applies it again, server-side apply
+    #    adopts what exists).
+    imports = (
+        # A string array: URN and ID are one flag each (pkg/cmd/pulumi/operations/refresh.go).
+        [
+            "--import-pending-creates",
+            RELEASE_URN[stack],
+            "--import-pending-creates",
+            "kube-system/cilium",
+        ]
+        if helm_statuses(cluster)
+        else []
+    )
+    steps.append(
+        engine.pulumi(
+            "refresh", "-s", stack, "--yes", "--non-interactive", "--skip-preview",
+            *imports, "--clear-pending-creates",
+        )
+    )  # fmt: skip
+    steps.append(engine.up(stack))
+    # 4. Homelab only: k3d created the cluster but the state never heard of it.
+    if stack == "homelab" and "a cluster with that name already exists" in steps[-1].output:
+        k3d = subprocess.run(
+            ["k3d", "cluster", "delete", "aisp-homelab"], env=engine.env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        steps.append(Result(k3d.returncode, k3d.stdout, k3d.stderr))
+        steps.append(engine.up(stack))
+    return steps

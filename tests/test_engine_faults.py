@@ -15,9 +15,7 @@ import json
 import os
 import random
 import re
-import subprocess
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,6 @@ import pytest
 
 from cnistack.cni_rollout import values_digest
 from cnistack.config import parse_stack_config
-from cnistack.netpol.renderer import render_policies
 from cnistack.stack_files import load_stack
 from tests.engine_harness import Engine, Result
 from tests.factories import homelab_config
@@ -36,9 +33,12 @@ from tests.faults import (
     Watcher,
     cluster_snapshot,
     diff,
+    drop_pending_helm_revisions,
     expected_allows,
     helm_releases,
     normalize,
+    recover,
+    rendered_manifests,
     run_up_killed,
     run_with_api_server_down,
     state_snapshot,
@@ -57,11 +57,6 @@ SEED = int(os.environ.get("CNISTACK_FAULT_SEED", "21"))
 POINTS = int(os.environ.get("CNISTACK_FAULT_POINTS", "2"))
 DOUBLES = Path(__file__).resolve().parent / "engine_doubles"
 CHART = "cilium.chart.source.path"
-
-
-def _manifests(config: Any) -> list[dict[str, Any]]:
-    rendered = render_policies(config.network_policy, config.capabilities, config.flavour)
-    return list(rendered.manifests)
 
 
 # --- scenarios ----------------------------------------------------------------------------------
@@ -135,18 +130,18 @@ SCENARIOS = {
     # The first install of Cilium and of every policy into an existing cluster.
     "production-install": Scenario(
         "production-install", "production", 6, _production_config, _nothing,
-        expected_allows(_manifests(load_stack("production"))), keeps_storage=True,
+        expected_allows(rendered_manifests(load_stack("production"))), keeps_storage=True,
     ),
     # ADR-013's migration path: the k3d cluster replaced, Cilium installed, everything again.
     "homelab-cni-switch": Scenario(
         "homelab-cni-switch", "homelab", 0, _homelab_flannel_up, _homelab_to_cilium,
-        expected_allows(_manifests(parse_stack_config(homelab_config(cni="cilium")))),
+        expected_allows(rendered_manifests(parse_stack_config(homelab_config(cni="cilium")))),
         keeps_storage=False,
     ),
     # A values change that rolls every agent (Helm upgrade, before_update gate).
     "production-rolling-update": Scenario(
         "production-rolling-update", "production", 6, _production_installed, _roll_the_agents,
-        expected_allows(_manifests(load_stack("production"))), keeps_storage=True,
+        expected_allows(rendered_manifests(load_stack("production"))), keeps_storage=True,
     ),
 }  # fmt: skip
 # `make test` runs the first two; the campaign adds the rolling update (docs/recovery.md).
@@ -232,79 +227,6 @@ def _log_point(context: dict[str, Any], killed: KilledRun, steps: list[Result]) 
         log.write(json.dumps(record) + "\n")
 
 
-PENDING = "status in (pending-install,pending-upgrade,pending-rollback)"
-RELEASE_URN = {
-    "production": "urn:pulumi:production::aisp-cni::aisp-cni:index:Cni"
-    "$kubernetes:helm.sh/v3:Release::cni-cilium",
-    "homelab": "urn:pulumi:homelab::aisp-cni::aisp-cni:index:Cni"
-    "$kubernetes:helm.sh/v3:Release::cni-cilium",
-}
-
-
-def _helm_statuses(cluster: LocalCluster) -> list[str]:
-    """The status label of each stored revision of the release (what `kubectl get secret -l
-    owner=helm,name=cilium -L status` shows)."""
-    selector = urllib.parse.quote("owner=helm,name=cilium")
-    items = cluster.api().get(f"/api/v1/namespaces/kube-system/secrets?labelSelector={selector}")
-    return [item["metadata"]["labels"]["status"] for item in items["items"]]
-
-
-def _drop_pending_helm_revisions(cluster: LocalCluster) -> None:
-    selector = urllib.parse.quote(f"owner=helm,name=cilium,{PENDING}")
-    cluster.api().request(
-        "DELETE", f"/api/v1/namespaces/kube-system/secrets?labelSelector={selector}"
-    )
-
-
-def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
-    """docs/recovery.md, "A killed `pulumi up`", step by step; each step's result is kept."""
-    # 1. The killed run still holds the stack's lock (the DIY backend's lock file).
-    steps = [engine.pulumi("cancel", "-s", stack, "--yes", "--non-interactive")]
-    pending = any(status.startswith("pending-") for status in _helm_statuses(cluster))
-    if pending and stack == "production":  # the homelab's retry may stop on k3d first (step 4)
-        # What a user who just retries sees: the program names the pending revision and the
-        # way out before Helm runs (components/cni_rollout.py, helm_pending_hook).
-        retry = engine.up(stack)
-        steps.append(retry)
-        assert retry.returncode != 0, retry.output[-3000:]
-        assert "left by an interrupted operation" in retry.output, retry.output[-3000:]
-    # 2. A Helm operation cut off leaves its revision `pending-*`, and Helm refuses every later
-    #    install or upgrade of the release: drop that record (what
-    #    `kubectl -n kube-system delete secret -l 'owner=helm,name=cilium,<PENDING>'` does).
-    _drop_pending_helm_revisions(cluster)
-    # 3. Read back what the interrupted update did. A create it had started is pending: the
-    #    release is imported if Helm holds it (the install finished before the kill), every
-    #    other pending create is dropped (the next `up` applies it again, server-side apply
-    #    adopts what exists).
-    imports = (
-        # A string array: URN and ID are one flag each (pkg/cmd/pulumi/operations/refresh.go).
-        [
-            "--import-pending-creates",
-            RELEASE_URN[stack],
-            "--import-pending-creates",
-            "kube-system/cilium",
-        ]
-        if _helm_statuses(cluster)
-        else []
-    )
-    steps.append(
-        engine.pulumi(
-            "refresh", "-s", stack, "--yes", "--non-interactive", "--skip-preview",
-            *imports, "--clear-pending-creates",
-        )
-    )  # fmt: skip
-    steps.append(engine.up(stack))
-    # 4. Homelab only: k3d created the cluster but the state never heard of it.
-    if stack == "homelab" and "a cluster with that name already exists" in steps[-1].output:
-        k3d = subprocess.run(
-            ["k3d", "cluster", "delete", "aisp-homelab"], env=engine.env,
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        steps.append(Result(k3d.returncode, k3d.stdout, k3d.stderr))
-        steps.append(engine.up(stack))
-    return steps
-
-
 def _assert_equal_to_clean(
     reference: Reference, engine: Engine, cluster: LocalCluster, stack: str, context: str
 ) -> None:
@@ -386,7 +308,7 @@ def test_a_lost_api_server_fails_up_with_one_message_and_a_rerun_converges(
             if rerun.returncode != 0 and "left by an interrupted operation" in rerun.output:
                 # Helm was cut off too: docs/recovery.md, "A lost API server", then step 2 of
                 # "A killed `pulumi up`".
-                _drop_pending_helm_revisions(cluster)
+                drop_pending_helm_revisions(cluster)
                 rerun = engine.up(scenario.stack)
         assert rerun.returncode == 0, up.output[-3000:] + "\n---\n" + rerun.output[-3000:]
         assert watcher.violations == [], watcher.violations

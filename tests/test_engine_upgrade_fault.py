@@ -25,9 +25,17 @@ import pytest
 from cnistack.cni_rollout import values_digest
 from cnistack.stack_files import load_stack
 from tests.engine_harness import Engine, point_production_at
-from tests.faults import MANAGED, Watcher, _start_up, expected_allows, kill_tree
+from tests.faults import (
+    MANAGED,
+    Watcher,
+    expected_allows,
+    helm_statuses,
+    kill_tree,
+    recover,
+    rendered_manifests,
+    start_up,
+)
 from tests.local_cluster import LocalCluster, apply_cilium_crds, script, start_cluster
-from tests.test_engine_faults import _helm_statuses, _manifests, recover
 from tests.test_engine_upgrade import OFF_MATRIX, chart, deployed, helm_releases, set_version
 
 pytestmark = pytest.mark.engine
@@ -61,7 +69,7 @@ def _kill_inside_the_release_upgrade(
     returns the killed run and the record's status right after the kill."""
     secret = f"/api/v1/namespaces/kube-system/secrets/sh.helm.release.v1.cilium.v{revision}"
     api = cluster.api()
-    process, out, err = _start_up(engine, STACK, engine.workdir / "killed-events.jsonl")
+    process, out, err = start_up(engine, STACK, engine.workdir / "killed-events.jsonl")
     deadline = time.monotonic() + KILL_TIMEOUT_S
     try:
         while not api.exists(secret):
@@ -91,7 +99,7 @@ def _engine(workdir: Path, cluster: LocalCluster) -> Engine:
     """The chain's production stack (tests/test_engine_upgrade.py `engine`) at 1.18.11."""
     engine = Engine(workdir)
     engine.env["CNISTACK_TEST_ONLY_ALLOW_OFF_MATRIX"] = "1"
-    # `up --event-log` (tests/faults.py `_start_up`) needs it (pkg/cmd/pulumi/operations/up.go).
+    # `up --event-log` (tests/faults.py `start_up`) needs it (pkg/cmd/pulumi/operations/up.go).
     engine.env["PULUMI_DEBUG_COMMANDS"] = "true"
     point_production_at(engine, cluster, chart(FROM))
     set_version(engine, FROM)
@@ -123,7 +131,7 @@ def _assert_upgrade_finished(engine: Engine, cluster: LocalCluster, expected: se
     statuses = [(r["version"], r["info"]["status"]) for r in releases]
     # One live revision, none pending: what was superseded stays as Helm's history.
     assert [s for _, s in statuses if s != "superseded"] == ["deployed"], statuses
-    assert not [s for s in _helm_statuses(cluster) if s.startswith("pending-")], statuses
+    assert not [s for s in helm_statuses(cluster) if s.startswith("pending-")], statuses
     final: dict[str, Any] = releases[-1]
     assert final["chart"]["metadata"]["version"] == TO
     # The first install's compatibility survives the interruption (upgrade.rst).
@@ -149,7 +157,7 @@ def test_a_killed_cilium_upgrade_is_finished_by_the_rerun(tmp_path: Path) -> Non
         engine = _engine(tmp_path / "engine", cluster)
         # The stack's policies: what the committed production stack renders (the version only
         # changes the Cilium release, not which policies exist).
-        manifests = _manifests(load_stack(STACK))
+        manifests = rendered_manifests(load_stack(STACK))
         expected = {
             f"{m['kind']} {m['metadata']['namespace']}/{m['metadata']['name']}"
             for m in manifests
