@@ -139,20 +139,21 @@ class Cni(pulumi.ComponentResource):
         # release stays exactly as deployed, so the engine keeps its stored chart and values.
         holding = bool(upgrade and upgrade.release_version != upgrade.target)
         values = cilium.helm_values(args.config, first_installed)
+        # One chart for both releases: the preflight check runs the target version's chart.
+        ref = cilium.chart_ref(settings)
         if upgrade and upgrade.preflight:
-            pre_ref = cilium.chart_ref(settings)
             scc = [
                 *scc,
                 k8s.helm.v3.Release(
                     f"{name}-cilium-preflight",
                     k8s.helm.v3.ReleaseArgs(
                         name=cilium.PREFLIGHT_RELEASE_NAME,
-                        chart=pre_ref.chart,
-                        version=pre_ref.version,
+                        chart=ref.chart,
+                        version=ref.version,
                         namespace=cilium.NAMESPACE,
                         repository_opts=(
-                            k8s.helm.v3.RepositoryOptsArgs(repo=pre_ref.repository)
-                            if pre_ref.repository
+                            k8s.helm.v3.RepositoryOptsArgs(repo=ref.repository)
+                            if ref.repository
                             else None
                         ),
                         values=cilium.preflight_values(args.config),
@@ -162,7 +163,6 @@ class Cni(pulumi.ComponentResource):
                     ),
                 ),
             ]
-        ref = cilium.chart_ref(settings)
         pending = helm_pending_hook(
             name, cilium.NAMESPACE, cilium.RELEASE_NAME, args.kubeconfig, args.context
         )

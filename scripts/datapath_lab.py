@@ -1161,9 +1161,13 @@ class Lab:
     def _wait_cilium_pods(self, deadline: float) -> None:
         """Each pod's endpoint is ready on its node with the identity of its current labels,
         and every agent maps every pod IP to that identity (ipcache) and knows the identity."""
-        problem = ""
+        self._wait_cilium_until(deadline, self._cilium_pods_problem)
+
+    def _wait_cilium_until(self, deadline: float, problem_of: Callable[[], str]) -> None:
+        """Poll until `problem_of` finds nothing; an agent that died, or the deadline, ends the
+        wait with what was still wrong."""
         while True:
-            problem = self._cilium_pods_problem()
+            problem = problem_of()
             if not problem:
                 return
             self._check_agents()
@@ -1215,14 +1219,9 @@ class Lab:
         """Every policy the API server holds is in each agent's repository (by uid) and every
         lab endpoint has realized that repository's revision (pkg/endpoint: the policy
         revision an endpoint's datapath was regenerated to)."""
-        while True:
-            problem = self._cilium_pods_problem() or self._cilium_policy_problem()
-            if not problem:
-                return
-            self._check_agents()
-            if time.monotonic() > deadline:
-                raise LabError(f"cilium did not converge: {problem}")
-            time.sleep(0.1)
+        self._wait_cilium_until(
+            deadline, lambda: self._cilium_pods_problem() or self._cilium_policy_problem()
+        )
 
     def _cilium_policy_problem(self) -> str:
         wanted = {}
