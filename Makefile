@@ -82,6 +82,7 @@ datapath-prerequisites:
 # difference).
 verify: install datapath-prerequisites toolchain-for-tests
 	$(PY) -m cnistack verify --stack homelab
+	$(PY) -m cnistack verify --stack production
 
 # Docker running and k3d present, checked before anything is built.
 homelab-prerequisites:

@@ -56,15 +56,20 @@ class Flow:
     port: int
 
 
-def with_pod_ips(documents: list[dict[str, Any]], ips: dict[str, str]) -> list[dict[str, Any]]:
+def as_placed(
+    documents: list[dict[str, Any]], ips: dict[str, str], nodes: dict[str, str]
+) -> list[dict[str, Any]]:
     """The documents with each Pod's status.podIP set to the address the lab's CNI gave it
-    (under kube-router an ipBlock matches pod IPs, so the model must see the real ones)."""
+    (under kube-router an ipBlock matches pod IPs, so the model must see the real ones) and its
+    spec.nodeName to the lab node it runs on (a host-network pod reaches its own node's pods
+    whatever ingress allows: the analyzer's profile field `local_host_reaches_node_pods`)."""
     out = []
     for doc in documents:
         if doc.get("kind") == "Pod":
             key = f"{doc['metadata'].get('namespace', 'default')}/{doc['metadata']['name']}"
             pod = copy.deepcopy(doc)
             pod["status"] = {"podIP": ips[key], "podIPs": [{"ip": ips[key]}]}
+            pod.setdefault("spec", {})["nodeName"] = nodes[key]
             out.append(pod)
         else:
             out.append(doc)
@@ -183,6 +188,8 @@ class LabLike(Protocol):
 
     def wait_converged(self) -> float: ...
 
+    def nodes(self) -> dict[str, str]: ...
+
     def probe(self, flows: list[tuple[str, str, str, int]], timeout: float = ...) -> list[bool]: ...
 
 
@@ -219,7 +226,7 @@ def differential(
     outside = outside_addresses(draft, pod_cidr)
     ports = probe_ports(documents)
     ips = lab.apply(documents, {proto: ports for proto in PROTOCOLS}, tuple(outside))
-    analyzer = analyzer_for(with_pod_ips(documents, ips), enforcement)
+    analyzer = analyzer_for(as_placed(documents, ips, lab.nodes()), enforcement)
     converge_s = lab.wait_converged()
     pods = [k for k in ips if any(_key(d) == k for d in documents if d.get("kind") == "Pod")]
     probe_list = flows(pods, outside, ports)

@@ -906,8 +906,36 @@ class Lab:
         """Changes from here on are what wait_converged() waits for: remember where each
         enforcer's log ends now."""
         if self.marks is None:
-            self.marks = {n: len(_log(self.workdir, f"kube-router-{n}")) for n in self.state.nodes}
+            self.marks = {
+                n: len(_log(self.workdir, self._enforcer_log(n))) for n in self.state.nodes
+            }
             self.pending = []
+
+    def _enforcer_log(self, node: str) -> str:
+        daemon = "kube-router" if self.state.enforcer == "kube-router" else "cilium-agent"
+        return f"{daemon}-{node}"
+
+    def _refused_since_mark(self, node: str) -> set[str]:
+        """The Cilium policies ("CiliumNetworkPolicy ns/name", "CiliumClusterwideNetworkPolicy
+        name") that `node`'s agent refused since the last mark: it logs "Unable to add
+        CiliumNetworkPolicy" with the object's name and namespace (empty for a CCNP) and keeps
+        enforcing every other policy (pkg/policy/k8s/cilium_network_policy.go)."""
+        text = _log(self.workdir, self._enforcer_log(node))[(self.marks or {}).get(node, 0) :]
+        refused = set()
+        for line in text.splitlines():
+            if "Unable to add CiliumNetworkPolicy" not in line:
+                continue
+            name = re.search(r'\bciliumNetworkPolicyName=("?)([^"\s]*)\1', line)
+            ns = re.search(r'\bk8sNamespace=("?)([^"\s]*)\1', line)
+            if name is None:
+                continue
+            namespace = ns.group(2) if ns else ""
+            refused.add(
+                f"CiliumNetworkPolicy {namespace}/{name.group(2)}"
+                if namespace
+                else f"CiliumClusterwideNetworkPolicy {name.group(2)}"
+            )
+        return refused
 
     def _namespace(self, name: str, labels: dict[str, str]) -> None:
         path = f"/api/v1/namespaces/{name}"
@@ -956,6 +984,10 @@ class Lab:
                 f"{doc['kind']} {ns}/{doc['metadata'].get('name')}: the API server refused it: "
                 f"{error.read().decode(errors='replace')[:400]}"
             ) from error
+
+    def nodes(self) -> dict[str, str]:
+        """{ns/pod: the node it runs on}, for the pods applied so far."""
+        return {key: rec.node for key, rec in self.state.pods.items()}
 
     def _add_pod(self, doc: dict[str, Any]) -> PodRecord:
         meta = doc["metadata"]
@@ -1239,7 +1271,10 @@ class Lab:
                     re.DOTALL,
                 )
             )
-            missing = [name for uid, name in wanted.items() if uid not in present]
+            refused = self._refused_since_mark(node)
+            missing = [
+                name for uid, name in wanted.items() if uid not in present and name not in refused
+            ]
             if missing:
                 return f"{node}'s agent has not imported {', '.join(sorted(missing)[:3])}"
             stale = set(present) - set(wanted)

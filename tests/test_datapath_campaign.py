@@ -129,3 +129,8 @@ def campaign(lab: Any, enforcer: str) -> list[str]:
 def test_kube_router_campaign() -> None:
     for lab in _lab("kube-router"):
         campaign(lab, "kube-router")
+
+
+def test_cilium_campaign() -> None:
+    for lab in _lab("cilium"):
+        campaign(lab, "cilium")

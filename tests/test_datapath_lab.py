@@ -149,7 +149,7 @@ def test_the_analyzer_agrees_with_the_packets(lab: Any) -> None:
     ips = {k: r.ip for k, r in lab.state.pods.items()}
     documents = NAMESPACES + PODS + POLICIES
     analyzer = datapath_check.analyzer_for(
-        datapath_check.with_pod_ips(documents, ips), "kube-router"
+        datapath_check.as_placed(documents, ips, lab.nodes()), "kube-router"
     )
     probes = datapath_check.flows(ips, ["203.0.113.10"], [80, 5432, 5433])
     packets = lab.probe([(f.src, f.dst, f.protocol, f.port) for f in probes])

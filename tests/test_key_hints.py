@@ -83,7 +83,7 @@ def test_an_unknown_pod_in_a_query_gets_the_nearest_names(
     code = main(["connectivity", "query", "--stack", "production", "--from", "ai-apps/frontnd",
                  "--to", "ai-apps/api-server", "--port", "8080"])  # fmt: skip
     assert code == 2
-    err = capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()[-1]  # after the production stack's note
     assert err.startswith(
         "error: query: unknown pod 'ai-apps/frontnd'; nearest: ai-apps/frontend, "
         "ai-apps/api-server, "

@@ -121,7 +121,9 @@ class EndpointClasses:
         for pod in inputs.pods:
             if pod.ip is not None:
                 self.pods_by_ip[ip_line(pod.ip)] = pod
+        self.local_host_nodes = self._local_host_nodes()
         self.build_classes()
+        self.local_host_sources = self._local_host_sources()
         self.build_indexes()
         self.attach_policies()
 
@@ -136,6 +138,38 @@ class EndpointClasses:
                         seen.setdefault(peer)
         return list(seen)
 
+    def _local_host_nodes(self) -> frozenset[str]:
+        """The nodes whose host-network pods reach every pod of the node on every port
+        (profile.local_host_reaches_node_pods). Where the objects do not say where a pod runs
+        (no spec.nodeName: the program's rendered manifests), a note says what is left out."""
+        if not self.profile.local_host_reaches_node_pods:
+            return frozenset()
+        hosts = [pod for pod in self.inputs.pods if pod.host_network]
+        unplaced = [pod.key for pod in self.inputs.pods if pod.node is None]
+        if hosts and unplaced:
+            self.notes.append(
+                f"under {self.profile.name}, a host-network pod "
+                f"({', '.join(sorted(p.key for p in hosts)[:3])}) reaches every pod of its own "
+                "node on every port, whatever ingress policies allow; these objects do not say "
+                f"where {len(unplaced)} pod(s) run (spec.nodeName, e.g. {unplaced[0]}), so that "
+                "reach is not in this answer"
+            )
+        return frozenset(pod.node for pod in hosts if pod.node is not None)
+
+    def _local_host_sources(self) -> dict[int, tuple[int, ...]]:
+        """For each pod class on a node of `local_host_nodes`: that node's host-network
+        classes."""
+        hosts_on: dict[str, list[int]] = {}
+        pod_classes = [cls for cls in self.classes if cls.pods]
+        for cls in pod_classes:
+            if cls.pods[0].host_network and cls.pods[0].node in self.local_host_nodes:
+                hosts_on.setdefault(str(cls.pods[0].node), []).append(cls.index)
+        return {
+            cls.index: tuple(hosts_on[str(cls.pods[0].node)])
+            for cls in pod_classes
+            if not cls.pods[0].host_network and cls.pods[0].node in hosts_on
+        }
+
     def _class_key(self, pod: Pod, cidr_memberships: frozenset[int]) -> tuple[object, ...]:
         """What policies can observe of a pod; pods with equal keys behave alike."""
         labels = pod.labels
@@ -148,6 +182,9 @@ class EndpointClasses:
             cidr_memberships,
             # A host-network pod has no pod identity under Cilium (host/remote-node entities).
             pod.host_network,
+            # The node, where a host-network pod on it reaches its pods whatever their ingress
+            # policies allow (profile.local_host_reaches_node_pods); None elsewhere.
+            pod.node if pod.node in self.local_host_nodes else None,
         )
 
     def build_classes(self) -> None:

@@ -235,7 +235,9 @@ def _slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
         return pod  # malformed: load_documents names the problem
     meta, spec, status = meta or {}, spec or {}, status or {}
     slim_spec: dict[str, Any] = {
-        k: spec[k] for k in ("serviceAccountName", "serviceAccount", "hostNetwork") if k in spec
+        k: spec[k]
+        for k in ("serviceAccountName", "serviceAccount", "hostNetwork", "nodeName")
+        if k in spec
     }
     for key in ("containers", "initContainers"):
         listed = spec.get(key)

@@ -76,7 +76,7 @@ class Analyzer(EndpointClasses):
         if not dst.external:
             ingress = self._side(dst.ingress, src.index, dst)
             ingress.isolated_by = dst.ingress_by
-            if not dst.isolated_ingress:
+            if not dst.isolated_ingress or src.index in self.local_host_sources.get(dst.index, ()):
                 ingress.allow = ALL
             sides.append(ingress)
         ports = ALL

@@ -91,6 +91,10 @@ def _class_flows_compact(
         if external[dst.index]:
             continue
         ingress = _ingress_map(model, dst, False) if dst.isolated_ingress else None
+        local_hosts = model.local_host_sources.get(dst.index)
+        if ingress is not None and local_hosts:
+            # The node's own host-network pods: every port, as if ingress were open to them.
+            ingress.update(dict.fromkeys(local_hosts, ALL))
         ingress_deny = _ingress_map(model, dst, True)
         sources: Iterable[int]
         if ingress is not None:

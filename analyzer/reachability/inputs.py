@@ -38,6 +38,9 @@ class Pod:
     # spec.hostNetwork: the pod's traffic leaves from its node (OpenShift's router on bare
     # metal). Cilium gives it no pod identity: it is the `host`/`remote-node` entity.
     host_network: bool = False
+    # spec.nodeName: where the pod runs, when the objects say (a live cluster's pods do; the
+    # program's rendered manifests do not). Read for `local_host_reaches_node_pods`.
+    node: str | None = None
 
     @property
     def key(self) -> str:

@@ -274,6 +274,11 @@ def _pod(doc: dict[str, Any], source: str) -> Pod:
     problem = check_name(account, "serviceAccountName")
     if problem is not None:
         raise InputError(problem, source=source, obj=obj)
+    node = spec.get("nodeName")
+    if node is not None and (not isinstance(node, str) or not node):
+        raise InputError(
+            f"spec.nodeName must be a node's name, got {_short(node)}", source=source, obj=obj
+        )
     return Pod(
         namespace=namespace,
         name=str(name),
@@ -282,6 +287,7 @@ def _pod(doc: dict[str, Any], source: str) -> Pod:
         ports=tuple(sorted(set(ports), key=lambda p: (p.name or "", p.protocol, p.port))),
         service_account=account,
         host_network=spec.get("hostNetwork") is True,
+        node=node,
     )
 
 

@@ -89,6 +89,17 @@ class EnforcementProfile:
     # defaultLabelPrefixCfg that a later release added, each an ignore pattern. Found by the
     # Cilium 1.15.19 and 1.19 oracles.
     identity_labels_left_out: tuple[str, ...] = ()
+    # Traffic from a pod's own node (its host-network processes: kubelet probes, OpenShift's
+    # router on bare metal) reaches the pod on every port, whatever its ingress policies allow;
+    # only deny rules still apply. kube-router: the first rule of every pod's firewall chain
+    # accepts `--src-type LOCAL` (pkg/controllers/netpol/pod.go, "rule to permit the traffic to
+    # pods when source is the pod's local node"). Cilium: `allow-localhost` defaults to `auto`,
+    # which is `always` under Kubernetes ("Kubernetes demands that the localhost can always
+    # reach local pods", daemon/cmd/daemon.go), an ingress allow of the `host` identity in every
+    # endpoint's policy (pkg/policy/mapstate.go determineAllowLocalhostIngress; 1.15 inserts it
+    # deny-preferred). Found by real packets: `verify --stack production` (docs/datapath-lab.md).
+    # Applied where the objects say where pods run (spec.nodeName); otherwise a note says so.
+    local_host_reaches_node_pods: bool = False
 
 
 KUBE_ROUTER = EnforcementProfile(
@@ -102,6 +113,7 @@ KUBE_ROUTER = EnforcementProfile(
     end_port=True,
     rules_isolate_without_policy_types=False,
     egress_named_ports_cluster_wide=False,
+    local_host_reaches_node_pods=True,
 )
 CILIUM_1_15 = EnforcementProfile(
     name="cilium@1.15",
@@ -114,6 +126,7 @@ CILIUM_1_15 = EnforcementProfile(
     end_port=False,
     rules_isolate_without_policy_types=True,
     egress_named_ports_cluster_wide=True,
+    local_host_reaches_node_pods=True,
 )
 
 # Cilium 1.19 (the production default's line): the 1.16 changes (port ranges in NetworkPolicy
@@ -141,6 +154,7 @@ CILIUM_1_19 = EnforcementProfile(
     to_services_with_to_ports_rejected=False,
     rule_without_rules_rejected=True,
     namespace_label_peers_cross_namespaces=True,
+    local_host_reaches_node_pods=True,
     # Job pods' uid labels (from a 1.15 patch release: 1.15.19 has them, 1.15.0 not) and the
     # topology labels (1.19.7's list).
     identity_labels_left_out=(
