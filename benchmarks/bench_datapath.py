@@ -1,7 +1,9 @@
 """Benchmark the datapath lab (scripts/datapath_lab.py): lab start to first probe, probes per
 second, and a whole `verify` of each committed stack whose enforcer the lab runs.
 
-    .venv-dev/bin/python benchmarks/bench_datapath.py [--enforcer kube-router] [--stacks homelab]
+    .venv-dev/bin/python benchmarks/bench_datapath.py [--enforcer E ...] [--stacks S ...]
+
+Default: both enforcers (kube-router, cilium) and every committed stack.
 
 Needs Linux, root and the toolchain (docs/datapath-lab.md). Goal (issue: "Speed"): a whole
 `verify` under 60 s warm on 2 cores. Prints a markdown table and writes
@@ -25,6 +27,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from cnistack.cli.verify_command import load_lab, run_verify  # noqa: E402
+from cnistack.stack_files import committed_stacks  # noqa: E402
 
 POD_PAIRS_PORTS = (80, 81, 8080, 9)
 
@@ -96,7 +99,7 @@ def bench_verify(stack: str) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--enforcer", action="append", choices=("kube-router", "cilium"))
-    parser.add_argument("--stacks", nargs="*", default=["homelab"])
+    parser.add_argument("--stacks", nargs="*", default=committed_stacks())
     parser.add_argument("--pods", type=int, default=10)
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
@@ -108,7 +111,7 @@ def main(argv: list[str]) -> int:
         "lab": {},
         "verify": {},
     }
-    for enforcer in args.enforcer or ["kube-router"]:
+    for enforcer in args.enforcer or ["kube-router", "cilium"]:
         results["lab"][enforcer] = bench_lab(enforcer, args.pods)
     for stack in args.stacks:
         results["verify"][stack] = bench_verify(stack)
