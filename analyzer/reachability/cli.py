@@ -339,6 +339,12 @@ def _query(args: argparse.Namespace, run: Run) -> int:
         if result.get("l7"):
             print(f"  L4 probe; HTTP on this port is restricted to: {result['l7']}")
         labels = result["policy_labels"] or ["(no policy selects these endpoints)"]
+        if result.get("local_host"):
+            labels = [
+                "(the destination's own node: its host-network pods reach it on every port, "
+                "whatever ingress allows)",
+                *result["policy_labels"],
+            ]
         print("  decided by: " + ", ".join(labels))
         for r in analyzer.rejected:
             print(f"  {r.line}")
@@ -381,6 +387,8 @@ def _answer(analyzer: Analyzer, probe: dict[str, Any], where: str) -> dict[str, 
     result = dict(probe)
     result["allowed"] = verdict.allowed
     result["policies"] = [str(ref) for ref in verdict.policies]
+    if verdict.local_host:
+        result["local_host"] = True
     if where == "query":
         result["policy_labels"] = [ref.label for ref in verdict.policies]
         if verdict.l7_restricted and method is None and path is None:

@@ -30,6 +30,9 @@ class Verdict:
     policies: tuple[PolicyRef, ...]
     ports: PortSet  # everything allowed between the two endpoints
     l7_restricted: bool
+    # The destination's ingress side was opened by its own node's host-network source
+    # (profile.local_host_reaches_node_pods), not by a policy.
+    local_host: bool = False
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Analyzer(EndpointClasses):
 
     def verdict(self, src: EndpointClass, dst: EndpointClass, request: Request) -> Verdict:
         sides: list[_Side] = []
+        local_host = src.index in self.local_host_sources.get(dst.index, ())
         if not src.external:
             egress = self._side(src.egress, dst.index, dst)
             egress.isolated_by = src.egress_by
@@ -76,7 +80,7 @@ class Analyzer(EndpointClasses):
         if not dst.external:
             ingress = self._side(dst.ingress, src.index, dst)
             ingress.isolated_by = dst.ingress_by
-            if not dst.isolated_ingress or src.index in self.local_host_sources.get(dst.index, ()):
+            if not dst.isolated_ingress or local_host:
                 ingress.allow = ALL
             sides.append(ingress)
         ports = ALL
@@ -103,6 +107,7 @@ class Analyzer(EndpointClasses):
             policies=tuple(dict.fromkeys(deciders)),
             ports=ports,
             l7_restricted=found and http is not None,
+            local_host=allowed and local_host and dst.isolated_ingress,
         )
 
     def query(self, src: str, dst: str, request: Request) -> Verdict:

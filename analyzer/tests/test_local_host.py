@@ -15,11 +15,14 @@ host-network pod reached every port of the pods of its node, tests/test_datapath
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from reachability import Analyzer, InputError, Request, load_documents
+from reachability.cli import main
 
 NAMESPACES = [
     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in ("app", "edge")
@@ -107,3 +110,23 @@ def test_a_node_name_that_is_not_a_name_is_refused() -> None:
     bad["spec"]["nodeName"] = 7
     with pytest.raises(InputError, match=r"spec.nodeName must be a node's name, got 7"):
         analyzer([*NAMESPACES, bad], "kube-router")
+
+
+def test_query_names_the_node_as_what_decided(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifests = tmp_path / "placed.yaml"
+    manifests.write_text(yaml.safe_dump_all([*placed(), DEFAULT_DENY]))
+    argv = ["query", "--manifests", str(manifests), "--enforcement", "cilium",
+            "--from", "edge/router", "--to", "app/web", "--port", "5432"]  # fmt: skip
+    assert main(argv) == 0
+    assert capsys.readouterr().out == (
+        "allow edge/router -> app/web TCP/5432  [cilium]\n"
+        "  decided by: (the destination's own node: its host-network pods reach it on every "
+        "port, whatever ingress allows)\n"
+    )
+    assert main([*argv[:-4], "--to", "app/db", "--port", "5432"]) == 1
+    assert capsys.readouterr().out == (
+        "deny edge/router -> app/db TCP/5432  [cilium]\n"
+        "  decided by: NetworkPolicy app/default-deny\n"
+    )
