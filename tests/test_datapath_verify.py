@@ -41,7 +41,7 @@ def test_verify_homelab() -> None:
     assert rows[("ai-apps/frontend", "ai-inference/vllm")].split() == ["denied", "denied", "ok"]
 
 
-EVERY_PORT = "TCP/9,5353,5432,8000-8001,8080; UDP/9,5353,5432,8000-8001,8080".split()
+EVERY_PORT = ["TCP/9,5353,5432,8000-8001,8080;", "UDP/9,5353,5432,8000-8001,8080"]
 
 
 def test_verify_production() -> None:
