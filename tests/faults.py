@@ -475,12 +475,56 @@ def drop_pending_helm_revisions(cluster: LocalCluster) -> None:
     )
 
 
+def drop_truncated_checkpoint_attrs(engine: Engine, stack: str) -> list[Result]:
+    """A kill while the file backend saves the stack can leave its `<stack>.json.attrs`
+    sidecar empty: gocloud.dev's fileblob writer truncates it (os.Create), writes its JSON,
+    then renames the new checkpoint over the old one (blob/fileblob, writer.Close and
+    setAttrs). Every command that reads the stack then stops with "failed to load
+    checkpoint: EOF" (getAttrs decodes the empty file). A missing sidecar is read as
+    "no attributes", and the stack file itself is still the previous whole checkpoint: delete
+    the empty sidecar and the unrenamed temporary file. Returns the failed read, if any."""
+    export = engine.pulumi("stack", "export", "-s", stack)
+    if export.returncode == 0 or "failed to load checkpoint: EOF" not in export.output:
+        return []
+    stacks = Path(engine.env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".pulumi/stacks"
+    sidecars = [p for p in stacks.glob(f"*/{stack}.json.attrs") if p.stat().st_size == 0]
+    assert sidecars, f"{export.output}: no empty {stack}.json.attrs under {stacks}"
+    for path in [*sidecars, *stacks.glob(f"*/{stack}.json.*.tmp")]:
+        path.unlink()
+    return [export]
+
+
+def orphaned_pending_replacements(engine: Engine, stack: str) -> list[str]:
+    """URNs of the records that name a provider the state no longer holds, dependents first
+    (the state lists every resource after what it depends on).
+
+    A kill can leave them: a resource replaced delete-before-create (the Kubernetes provider
+    asks for it when the object's name stays) is deleted and kept as `pendingReplacement`,
+    still naming the provider it was created with; when that provider is itself replaced (the
+    homelab's cluster changed), the engine may remove the old provider from the state before
+    the replacement is created. Every later refresh or `up` then stops with "could not load
+    provider for resource ...: could not find provider ..." (pkg/resource/deploy/
+    deployment.go, EnsureProvider). Anything else naming a missing provider fails here: the
+    recovery below is only for records whose object is already gone."""
+    export = engine.pulumi("stack", "export", "-s", stack, check=True).json()
+    resources = export["deployment"].get("resources", [])
+    refs = {f"{r['urn']}::{r.get('id', '')}" for r in resources}
+    orphans = [r for r in resources if r.get("provider") and r["provider"] not in refs]
+    unexpected = [r["urn"] for r in orphans if not r.get("pendingReplacement")]
+    assert unexpected == [], f"resources naming a missing provider, not pending: {unexpected}"
+    return [r["urn"] for r in reversed(orphans)]
+
+
 def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
     """docs/recovery.md, "A killed `pulumi up`", step by step; each step's result is kept."""
-    # 1. The killed run still holds the stack's lock (the DIY backend's lock file).
-    steps = [engine.pulumi("cancel", "-s", stack, "--yes", "--non-interactive")]
+    # 1. File backend: a save cut off can leave the stack unreadable ("failed to load
+    #    checkpoint: EOF", `pulumi cancel` included); the previous checkpoint is whole, only its
+    #    sidecar is empty.
+    steps = drop_truncated_checkpoint_attrs(engine, stack)
+    # The killed run still holds the stack's lock (the DIY backend's lock file).
+    steps.append(engine.pulumi("cancel", "-s", stack, "--yes", "--non-interactive"))
     pending = any(status.startswith("pending-") for status in helm_statuses(cluster))
-    if pending and stack == "production":  # the homelab's retry may stop on k3d first (step 4)
+    if pending and stack == "production":  # the homelab's retry may stop on k3d first (step 5)
         # What a user who just retries sees: the program names the pending revision and the
         # way out before Helm runs (components/cni_rollout.py, helm_pending_hook).
         retry = engine.up(stack)
@@ -491,7 +535,12 @@ def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
     #    install or upgrade of the release: drop that record (what
     #    `kubectl -n kube-system delete secret -l 'owner=helm,name=cilium,<PENDING>'` does).
     drop_pending_helm_revisions(cluster)
-    # 3. Read back what the interrupted update did. A create it had started is pending: the
+    # 3. Records of objects already deleted for a replacement that name a provider the state
+    #    no longer holds: drop them (dependents first; `state delete` refuses a record others
+    #    depend on). The next `up` creates the objects, in the program's order.
+    for urn in orphaned_pending_replacements(engine, stack):
+        steps.append(engine.pulumi("state", "delete", urn, "--yes", "--non-interactive"))
+    # 4. Read back what the interrupted update did. A create it had started is pending: the
     #    release is imported if Helm holds it (the install finished before the kill), every
     #    other pending create is dropped (the next `up` applies it again, server-side apply
     #    adopts what exists).
@@ -513,7 +562,7 @@ def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
         )
     )  # fmt: skip
     steps.append(engine.up(stack))
-    # 4. Homelab only: k3d created the cluster but the state never heard of it.
+    # 5. Homelab only: k3d created the cluster but the state never heard of it.
     if stack == "homelab" and "a cluster with that name already exists" in steps[-1].output:
         k3d = subprocess.run(
             ["k3d", "cluster", "delete", "aisp-homelab"], env=engine.env,

@@ -283,6 +283,37 @@ def test_a_killed_up_recovers_to_what_a_clean_up_gives(
         script.stop(cluster.workdir)
 
 
+def test_a_save_cut_off_in_the_file_backend_is_recovered(tmp_path: Path) -> None:
+    # Found by the campaign (homelab CNI switch, seed 21, point 0): a kill while the file
+    # backend saved the stack left `homelab.json.attrs` empty and every command, `pulumi
+    # cancel` included, stopped with "failed to load checkpoint: EOF". The kill has to land
+    # between the sidecar's truncation and its JSON (gocloud.dev blob/fileblob setAttrs), a
+    # window a drawn kill point hits only by chance; this test leaves the files as that kill
+    # did (the sidecar empty, the new checkpoint still under its temporary name) and runs the
+    # recovery of docs/recovery.md on the real engine.
+    scenario = SCENARIOS["homelab-cni-switch"]
+    engine, cluster = _fresh(tmp_path, scenario)
+    try:
+        scenario.before(engine, cluster)
+        stacks = tmp_path / "engine/state/.pulumi/stacks/aisp-cni"
+        checkpoint = stacks / "homelab.json"
+        (stacks / "homelab.json.5f3c0a9e1b2d4c6f.tmp").write_bytes(checkpoint.read_bytes())
+        (stacks / "homelab.json.attrs").write_bytes(b"")
+        read = engine.pulumi("cancel", "-s", "homelab", "--yes", "--non-interactive")
+        unreadable = "error: failed to load checkpoint: EOF"
+        assert (read.returncode, read.output.strip()) == (1, unreadable)
+        steps = recover(engine, "homelab", cluster)
+        assert steps[0].output.strip() == unreadable
+        assert steps[-1].returncode == 0, "\n---\n".join(s.output[-3000:] for s in steps)
+        assert sorted(p.name for p in stacks.iterdir() if p.name.startswith("homelab.json")) == [
+            "homelab.json", "homelab.json.attrs", "homelab.json.bak", "homelab.json.bak.attrs",
+        ]  # fmt: skip
+        again = engine.preview("homelab", "--expect-no-changes")
+        assert again.returncode == 0, again.output[-3000:]
+    finally:
+        script.stop(cluster.workdir)
+
+
 # --- a lost API server --------------------------------------------------------------------------
 
 
