@@ -517,11 +517,11 @@ def orphaned_pending_replacements(engine: Engine, stack: str) -> list[str]:
 
 def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
     """docs/recovery.md, "A killed `pulumi up`", step by step; each step's result is kept."""
-    # 1. File backend: a save cut off can leave the stack unreadable ("failed to load
+    # 0. File backend: a save cut off can leave the stack unreadable ("failed to load
     #    checkpoint: EOF", `pulumi cancel` included); the previous checkpoint is whole, only its
     #    sidecar is empty.
     steps = drop_truncated_checkpoint_attrs(engine, stack)
-    # The killed run still holds the stack's lock (the DIY backend's lock file).
+    # 1. The killed run still holds the stack's lock (the DIY backend's lock file).
     steps.append(engine.pulumi("cancel", "-s", stack, "--yes", "--non-interactive"))
     pending = any(status.startswith("pending-") for status in helm_statuses(cluster))
     if pending and stack == "production":  # the homelab's retry may stop on k3d first (step 5)
@@ -535,12 +535,12 @@ def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
     #    install or upgrade of the release: drop that record (what
     #    `kubectl -n kube-system delete secret -l 'owner=helm,name=cilium,<PENDING>'` does).
     drop_pending_helm_revisions(cluster)
-    # 3. Records of objects already deleted for a replacement that name a provider the state
+    # 2b. Records of objects already deleted for a replacement that name a provider the state
     #    no longer holds: drop them (dependents first; `state delete` refuses a record others
     #    depend on). The next `up` creates the objects, in the program's order.
     for urn in orphaned_pending_replacements(engine, stack):
         steps.append(engine.pulumi("state", "delete", urn, "--yes", "--non-interactive"))
-    # 4. Read back what the interrupted update did. A create it had started is pending: the
+    # 3. Read back what the interrupted update did. A create it had started is pending: the
     #    release is imported if Helm holds it (the install finished before the kill), every
     #    other pending create is dropped (the next `up` applies it again, server-side apply
     #    adopts what exists).
@@ -561,6 +561,7 @@ def recover(engine: Engine, stack: str, cluster: LocalCluster) -> list[Result]:
             *imports, "--clear-pending-creates",
         )
     )  # fmt: skip
+    # 4. Finish the change.
     steps.append(engine.up(stack))
     # 5. Homelab only: k3d created the cluster but the state never heard of it.
     if stack == "homelab" and "a cluster with that name already exists" in steps[-1].output:
