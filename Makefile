@@ -61,10 +61,10 @@ toolchain:
 	bash scripts/toolchain.sh
 
 # What the engine tests need: the CLI, the language host, the real Kubernetes and Command
-# plugins, the local control plane (etcd, kube-*, kwok) and the Cilium module
-# (docs/real-engine.md, build times there). Warm: under a second.
+# plugins, the local control plane (etcd, kube-*, kwok) and the Cilium modules: the toolchain's
+# first group (docs/real-engine.md, build times there). Warm: under a second.
 toolchain-for-tests:
-	bash scripts/toolchain.sh
+	bash scripts/toolchain.sh --group first
 
 # What the datapath lab runs besides the toolchain (docs/datapath-lab.md): iproute2, iptables
 # and ipset for K3s's Flannel + kube-router; clang/llc 19 for cilium-agent's BPF (Cilium 1.19);
@@ -80,7 +80,7 @@ datapath-prerequisites:
 # ADR-013's "verify" step before merge: each stack rendered, applied in the datapath lab with
 # its own enforcer, probed with real packets and compared with the analyzer (exit 1 on any
 # difference).
-verify: install datapath-prerequisites toolchain-for-tests
+verify: install datapath-prerequisites toolchain
 	$(PY) -m cnistack verify --stack homelab
 	$(PY) -m cnistack verify --stack production
 
@@ -91,13 +91,13 @@ homelab-prerequisites:
 # The main job: the homelab cluster on this laptop (needs Docker and k3d on PATH).
 homelab: homelab-prerequisites
 	@$(MAKE) --no-print-directory install
-	command -v pulumi >/dev/null || bash scripts/toolchain.sh
+	command -v pulumi >/dev/null || bash scripts/toolchain.sh --group first
 	$(TOOLCHAIN_ENV) && $(LAB_SECRETS) && pulumi login --local >/dev/null && \
 	  (pulumi stack select homelab 2>/dev/null || pulumi stack init homelab) && \
 	  pulumi up -s homelab --yes --policy-pack policies --policy-pack-config policies/config/homelab.json
 
 preview: $(VENV)/.installed $(POLICY_VENV)/.installed
-	command -v pulumi >/dev/null || bash scripts/toolchain.sh
+	command -v pulumi >/dev/null || bash scripts/toolchain.sh --group first
 	$(TOOLCHAIN_ENV) && pulumi login --local >/dev/null && \
 	  for stack in homelab production; do ( \
 	    if [ $$stack = homelab ]; then $(LAB_SECRETS); else $(OWN_SECRETS); fi && \
@@ -135,9 +135,23 @@ fuzz: $(DEV_VENV)/.installed
 	HYPOTHESIS_PROFILE=campaign FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(DEV_PY) -m pytest tests/test_fuzz.py \
 	  -p no:cacheprovider --hypothesis-show-statistics -q
 
-# The README's test command; .ci/run calls it. Builds the engine when its cache is missing.
-test: install lint typecheck datapath-prerequisites toolchain-for-tests
-	$(DEV_PY) -m pytest
+# The README's test command; .ci/run calls it. Builds the toolchain when its cache is missing,
+# overlapped with the tests (docs/real-engine.md, "Build times"): the late group (the Cilium
+# oracles, the datapath enforcers) builds at nice 19 in the background while the first group
+# builds and every test that needs only the first group runs; then the oracle and datapath tests.
+# Exit status: the first failure's. Nothing is skipped: a missing piece fails its phase.
+test:
+	bash scripts/toolchain.sh --group late --background
+	@s=0; \
+	$(MAKE) --no-print-directory install lint typecheck datapath-prerequisites toolchain-for-tests && \
+	  echo "make test: phase 1 (all but the oracle and datapath tests) at $$SECONDS s" && \
+	  $(DEV_PY) -m pytest -m "not (oracle or datapath)" || s=$$?; \
+	echo "make test: phase 1 ended at $$SECONDS s (status $$s); waiting for the late group"; \
+	bash scripts/toolchain.sh --group late && \
+	  echo "make test: phase 2 (oracle and datapath tests) at $$SECONDS s" && \
+	  $(DEV_PY) -m pytest -m "oracle or datapath" || { t=$$?; [ $$s -ne 0 ] || s=$$t; }; \
+	echo "make test: ended at $$SECONDS s (status $$s)"; \
+	exit $$s
 
 render: $(VENV)/.installed
 	$(PY) -m cnistack render --stack homelab --out out/homelab

@@ -13,7 +13,8 @@
 #
 # CACHES (outside the repo)
 #   GOMODCACHE/GOCACHE default to ~/.cache/cnistack/oracle/{gomod,gocache}; set
-#   CILIUM_ORACLE_CACHE to use another dir. The sources are copied to CACHE/src and a stamp
+#   CILIUM_ORACLE_CACHE to use another dir. scripts/toolchain.sh sets it to its own dir, so the
+#   oracles and cilium-agent share one module and build cache. The sources are copied to CACHE/src and a stamp
 #   (hash of the sources + go version) in OUT_DIR makes a warm run exit at once.
 #
 # USAGE

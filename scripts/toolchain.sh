@@ -18,6 +18,18 @@
 #   CNISTACK_GO_JOBS=1 scripts/toolchain.sh                 # go build -p (default: nproc)
 #   CNISTACK_TOOLCHAIN_PARTIAL=1 scripts/toolchain.sh       # install what can be built, exit 0
 #   CNISTACK_TOOLCHAIN_ONLY="kube cilium" scripts/toolchain.sh   # only these pieces
+#   scripts/toolchain.sh --group first            # what the engine tests, preview and up need
+#   scripts/toolchain.sh --group late             # the Cilium oracles and the datapath enforcers
+#   scripts/toolchain.sh --group late --background   # the same, at nice 19, detached; returns at once
+#
+#   GROUPS. `make test` overlaps the build with the tests (docs/real-engine.md, "Build times"):
+#   it starts the late group in the background, builds the first group, runs every test that
+#   needs only the first group, then waits for the late group and runs the oracle and datapath
+#   tests. Each group holds $TC/locks/<group>.lock (flock) while it builds, so a second caller
+#   waits for the first instead of building the same piece twice; the wait is bounded by
+#   CNISTACK_TOOLCHAIN_WAIT seconds (default 5400) and logged ("waited N s"). The background
+#   build logs to $TC/logs/toolchain-late.log. Both groups share one GOMODCACHE and GOCACHE: the
+#   oracles and cilium-agent require mostly the same modules at the same versions.
 #
 #   Cache dir ${CNISTACK_TOOLCHAIN_DIR:-$HOME/.cache/cnistack/toolchain}: bin/ (everything
 #   runnable), pulumi-home/ (PULUMI_HOME), gomod/ + gocache/ (dedicated GOMODCACHE/GOCACHE, so a
@@ -114,23 +126,31 @@ export PULUMI_DIY_BACKEND_NO_RETRY=true
 EOF
 }
 
-case "${1:-}" in
-  --print-env) print_env; exit 0 ;;
-  --print-cilium-dir)
-    if [[ ! -f "$CILIUM_DIR/install/kubernetes/cilium/Chart.yaml" ]]; then
-      echo "toolchain: no github.com/cilium/cilium@$CILIUM_V in $TC/gomod: run scripts/toolchain.sh" >&2
-      exit 1
-    fi
-    echo "$CILIUM_DIR"; exit 0 ;;
-  --print-versions)
-    printf '%s\n' "K8S_V=$K8S_V" "ETCD_V=$ETCD_V" "KWOK_V=$KWOK_V" "CILIUM_V=$CILIUM_V" "CILIUM_PATH=${CILIUM_PATH% }" \
-      "PULUMI_K8S_PROVIDER_V=$PULUMI_K8S_PROVIDER_V" "PULUMI_K8S_PLUGIN_VERSION=$PULUMI_K8S_PLUGIN_VERSION" \
-      "KUBE_ROUTER_V=$KUBE_ROUTER_V" "FLANNEL_V=$FLANNEL_V" "CNI_PLUGINS_V=$CNI_PLUGINS_V" \
-      "FLANNEL_CNI_V=$FLANNEL_CNI_V" "CILIUM_AGENT_V=$CILIUM_AGENT_V"
-    exit 0 ;;
-  "") ;;
-  *) echo "usage: $0 [--print-env | --print-cilium-dir | --print-versions]" >&2; exit 2 ;;
-esac
+GROUP=all BACKGROUND=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --print-env) print_env; exit 0 ;;
+    --print-cilium-dir)
+      if [[ ! -f "$CILIUM_DIR/install/kubernetes/cilium/Chart.yaml" ]]; then
+        echo "toolchain: no github.com/cilium/cilium@$CILIUM_V in $TC/gomod: run scripts/toolchain.sh" >&2
+        exit 1
+      fi
+      echo "$CILIUM_DIR"; exit 0 ;;
+    --print-versions)
+      printf '%s\n' "K8S_V=$K8S_V" "ETCD_V=$ETCD_V" "KWOK_V=$KWOK_V" "CILIUM_V=$CILIUM_V" "CILIUM_PATH=${CILIUM_PATH% }" \
+        "PULUMI_K8S_PROVIDER_V=$PULUMI_K8S_PROVIDER_V" "PULUMI_K8S_PLUGIN_VERSION=$PULUMI_K8S_PLUGIN_VERSION" \
+        "KUBE_ROUTER_V=$KUBE_ROUTER_V" "FLANNEL_V=$FLANNEL_V" "CNI_PLUGINS_V=$CNI_PLUGINS_V" \
+        "FLANNEL_CNI_V=$FLANNEL_CNI_V" "CILIUM_AGENT_V=$CILIUM_AGENT_V"
+      exit 0 ;;
+    --group)
+      GROUP="${2:-}"; shift
+      [[ $GROUP == first || $GROUP == late ]] || { echo "toolchain: --group first|late, not '$GROUP'" >&2; exit 2; } ;;
+    --background) BACKGROUND=1 ;;
+    *) echo "usage: $0 [--print-env | --print-cilium-dir | --print-versions | --group first|late [--background]]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ $BACKGROUND == 0 || $GROUP == late ]] || { echo "toolchain: --background goes with --group late" >&2; exit 2; }
 
 pin() {  # pin NAME -> version from requirements.txt (exactly one `NAME==X` line)
   local v
@@ -365,17 +385,20 @@ build_langhost() {
 
 # ---- Cilium's own policy code, the oracle of the analyzer's cilium profile (docs/cilium-oracle.md)
 ORACLE_HASH="$(cd "$ROOT/tools/cilium-oracle" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+# The oracles use the toolchain's GOMODCACHE/GOCACHE: the 1.19.7 oracle's modules are all at
+# cilium-agent's versions, and the 1.15.0 and 1.15.19 oracles share most of theirs.
+ORACLE_ENV=(env CILIUM_ORACLE_CACHE="$TC" CILIUM_ORACLE_JOBS="$JOBS")
 build_oracle_path() {
   local v
   for v in $ORACLE_VERSIONS; do
-    bash "$ROOT/scripts/build_cilium_oracle.sh" "$BIN" "$v" >"$TC/logs/cilium-oracle-$v.log" 2>&1 || {
+    "${ORACLE_ENV[@]}" bash "$ROOT/scripts/build_cilium_oracle.sh" "$BIN" "$v" >"$TC/logs/cilium-oracle-$v.log" 2>&1 || {
       tail -n 30 "$TC/logs/cilium-oracle-$v.log" >&2
       return 1
     }
   done
 }
-build_oracle() {  # its own GOMODCACHE/GOCACHE (scripts/build_cilium_oracle.sh), into bin/
-  bash "$ROOT/scripts/build_cilium_oracle.sh" "$BIN" >"$TC/logs/cilium-oracle.log" 2>&1 || {
+build_oracle() {  # ADR-013's 1.15.0, into bin/
+  "${ORACLE_ENV[@]}" bash "$ROOT/scripts/build_cilium_oracle.sh" "$BIN" >"$TC/logs/cilium-oracle.log" 2>&1 || {
     tail -n 30 "$TC/logs/cilium-oracle.log" >&2
     return 1
   }
@@ -445,29 +468,66 @@ GO
   cp -r "$dir/bpf" "$TC/cilium-lib/bpf"; chmod -R u+w "$TC/cilium-lib"
 }
 
-# ---- build, in the order others wait on -------------------------------------------------------
+# ---- the two groups, in the order others wait on -----------------------------------------------
+build_first() {  # the engine, its plugins, the control plane, the charts: every engine test
+  piece etcd "etcd=$ETCD_V" "$BIN/etcd"
+  piece kube "kubernetes=$K8S_V" "$BIN/kube-apiserver" "$BIN/kube-controller-manager" "$BIN/kube-scheduler"
+  piece kwok "kwok=$KWOK_V" "$BIN/kwok"
+  piece cilium "cilium=$CILIUM_V" "$CILIUM_DIR/install/kubernetes/cilium/Chart.yaml"
+  piece pulumi "pulumi>=$PULUMI_PIN" "$BIN/pulumi"
+  piece langhost "pulumi>=$PULUMI_PIN standins=$STANDINS_HASH" "$BIN/pulumi-language-python"
+  piece command "command=$CMD_PIN src=$([[ -d $CMD_SRC/provider ]] && echo local || echo online)" "$BIN/pulumi-resource-command"
+  piece kubernetes "kubernetes-provider=$PULUMI_K8S_PROVIDER_V sdk=$PULUMI_K8S_SDK_V" "$BIN/pulumi-resource-kubernetes"
+  piece cilium_path "path=$CILIUM_PATH" "${CILIUM_PATH_DIRS[@]}"
+}
+
+build_late() {  # only the oracle tests and the datapath lab run these
+  # The oracle of ADR-013's 1.15.0 (tools/cilium-oracle/go.mod), then one per other version that
+  # tools/cilium-oracle/versions/ carries a go.mod for (docs/cilium-oracle.md, "Versions").
+  piece oracle "oracle-cilium=v1.15.0 src=$ORACLE_HASH" "$BIN/cilium-oracle"
+  ORACLE_VERSIONS="$(cd "$ROOT/tools/cilium-oracle/versions" 2>/dev/null && ls -d */ 2>/dev/null | tr -d / | tr '\n' ' ')"
+  local v bins=()
+  for v in $ORACLE_VERSIONS; do bins+=("$BIN/cilium-oracle-$v"); done
+  piece oracle_path "versions=$ORACLE_VERSIONS src=$ORACLE_HASH" "${bins[@]}"
+  piece kuberouter "kube-router=$KUBE_ROUTER_V" "$BIN/kube-router"
+  piece flannel "flannel=$FLANNEL_V" "$BIN/flanneld"
+  piece cniplugins "cni-plugins=$CNI_PLUGINS_V" "$CNI_BIN/bridge" "$CNI_BIN/host-local" "$CNI_BIN/portmap" "$CNI_BIN/loopback"
+  piece flannelcni "flannel-cni=$FLANNEL_CNI_V" "$CNI_BIN/flannel"
+  piece ciliumagent "cilium-agent=$CILIUM_AGENT_V" "$BIN/cilium-agent" "$CNI_BIN/cilium-cni" "$TC/cilium-lib/bpf"
+}
+
+mkdir -p "$TC/locks"
+WAIT="${CNISTACK_TOOLCHAIN_WAIT:-5400}"
+# group NAME: build group NAME under its lock (fd 9 in a subshell, released when it ends), unless
+# this process already holds it (the background child, which inherits the parent's fd 9).
+group() {
+  if [[ "${CNISTACK_TOOLCHAIN_HELD:-}" == "$1" ]]; then "build_$1"; return; fi
+  local t0=$SECONDS
+  exec 9>"$TC/locks/$1.lock"
+  if ! flock -w "$WAIT" 9; then
+    log "group $1: another build still holds $TC/locks/$1.lock after $WAIT s (CNISTACK_TOOLCHAIN_WAIT)"
+    MISSING+=("group-$1"); exec 9>&-; return
+  fi
+  log "group $1: waited $((SECONDS - t0)) s for the lock$([[ $1 == late ]] && echo " (the background build's log: $TC/logs/toolchain-late.log)")"
+  "build_$1"
+  exec 9>&-
+}
+
 START=$SECONDS
-piece etcd "etcd=$ETCD_V" "$BIN/etcd"
-piece kube "kubernetes=$K8S_V" "$BIN/kube-apiserver" "$BIN/kube-controller-manager" "$BIN/kube-scheduler"
-piece kwok "kwok=$KWOK_V" "$BIN/kwok"
-piece cilium "cilium=$CILIUM_V" "$CILIUM_DIR/install/kubernetes/cilium/Chart.yaml"
-piece pulumi "pulumi>=$PULUMI_PIN" "$BIN/pulumi"
-piece langhost "pulumi>=$PULUMI_PIN standins=$STANDINS_HASH" "$BIN/pulumi-language-python"
-piece command "command=$CMD_PIN src=$([[ -d $CMD_SRC/provider ]] && echo local || echo online)" "$BIN/pulumi-resource-command"
-piece kubernetes "kubernetes-provider=$PULUMI_K8S_PROVIDER_V sdk=$PULUMI_K8S_SDK_V" "$BIN/pulumi-resource-kubernetes"
-piece cilium_path "path=$CILIUM_PATH" "${CILIUM_PATH_DIRS[@]}"
-# The oracle of ADR-013's 1.15.0 (tools/cilium-oracle/go.mod), then one per other version that
-# tools/cilium-oracle/versions/ carries a go.mod for (docs/cilium-oracle.md, "Versions").
-piece oracle "oracle-cilium=v1.15.0 src=$ORACLE_HASH" "$BIN/cilium-oracle"
-ORACLE_VERSIONS="$(cd "$ROOT/tools/cilium-oracle/versions" 2>/dev/null && ls -d */ 2>/dev/null | tr -d / | tr '\n' ' ')"
-ORACLE_BINS=()
-for v in $ORACLE_VERSIONS; do ORACLE_BINS+=("$BIN/cilium-oracle-$v"); done
-piece oracle_path "versions=$ORACLE_VERSIONS src=$ORACLE_HASH" "${ORACLE_BINS[@]}"
-piece kuberouter "kube-router=$KUBE_ROUTER_V" "$BIN/kube-router"
-piece flannel "flannel=$FLANNEL_V" "$BIN/flanneld"
-piece cniplugins "cni-plugins=$CNI_PLUGINS_V" "$CNI_BIN/bridge" "$CNI_BIN/host-local" "$CNI_BIN/portmap" "$CNI_BIN/loopback"
-piece flannelcni "flannel-cni=$FLANNEL_CNI_V" "$CNI_BIN/flannel"
-piece ciliumagent "cilium-agent=$CILIUM_AGENT_V" "$BIN/cilium-agent" "$CNI_BIN/cilium-cni" "$TC/cilium-lib/bpf"
+if [[ $BACKGROUND == 1 ]]; then
+  exec 9>"$TC/locks/late.lock"
+  if ! flock -n 9; then log "group late: already building (log: $TC/logs/toolchain-late.log)"; exit 0; fi
+  # The child inherits fd 9 and with it the lock: a foreground `--group late` started after this
+  # line returns waits for the child, never races it.
+  CNISTACK_TOOLCHAIN_HELD=late nohup nice -n 19 bash "${BASH_SOURCE[0]}" --group late \
+    >"$TC/logs/toolchain-late.log" 2>&1 </dev/null &
+  log "group late: building in the background, pid $! (log: $TC/logs/toolchain-late.log)"
+  exit 0
+fi
+case "$GROUP" in
+  all) group first; group late ;;
+  *) group "$GROUP" ;;
+esac
 
 if [[ ${#MISSING[@]} -gt 0 ]]; then
   log "MISSING: ${MISSING[*]} (logs in $TC/logs)"
@@ -476,4 +536,4 @@ if [[ ${#MISSING[@]} -gt 0 ]]; then
     exit 1
   fi
 fi
-log "done in $((SECONDS - START)) s: $TC"
+log "${GROUP/all/all groups} done in $((SECONDS - START)) s: $TC"

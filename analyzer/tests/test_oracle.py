@@ -34,7 +34,7 @@ from cilium_oracle import (
 )
 from factories import ORACLE_CASES
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.oracle]
 
 CASES = int(os.environ.get("CILIUM_ORACLE_CASES", "300"))
 SEED = int(os.environ.get("CILIUM_ORACLE_SEED", "20261201"))
