@@ -200,7 +200,30 @@ def missing_prerequisites(enforcer: str = "kube-router") -> list[str]:
             missing.append(f"`{binary}` (make datapath-prerequisites)")
     if enforcer == "cilium" and not (Path(LLVM_BIN) / "clang").is_file():
         missing.append(f"clang 19 in {LLVM_BIN} (make datapath-prerequisites)")
+    if enforcer == "cilium" and shutil.which("bpftool") is None:
+        missing.append("`bpftool` (make datapath-prerequisites)")
     return missing
+
+
+# Cilium's BPF programs: cil_* entry points and tail_* tail calls (bpf/bpf_lxc.c, bpf/lib/*.h).
+CILIUM_PROG_PREFIXES = ("cil_", "tail_")
+# How long stop() waits for the kernel to free the programs of a stopped lab's agents.
+BPF_FREE_TIMEOUT_S = 60.0
+
+
+def cilium_bpf_programs() -> dict[int, str]:
+    """Cilium's BPF programs loaded in the kernel (programs are machine-wide, not a namespace's):
+    id -> name."""
+    done = subprocess.run(
+        ["bpftool", "prog", "show", "--json"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise LabError(f"bpftool prog show: {done.stderr.strip()[:200]}")
+    return {
+        int(p["id"]): p.get("name", "")
+        for p in json.loads(done.stdout or "[]")
+        if p.get("name", "").startswith(CILIUM_PROG_PREFIXES)
+    }
 
 
 # --- network namespaces ------------------------------------------------------------------------
@@ -275,6 +298,8 @@ class State:
     ports: dict[str, list[int]] = field(default_factory=dict)  # protocol -> served ports
     api_port: int = 0
     pod_counter: int = 0
+    # Cilium's BPF program ids already loaded when the lab started: stop() waits for the others.
+    bpf_before: list[int] = field(default_factory=list)
 
     def save(self, workdir: Path) -> None:
         data = self.__dict__ | {"pods": {k: v.__dict__ for k, v in self.pods.items()}}
@@ -589,6 +614,8 @@ class Lab:
             raise LabError(f"a lab is recorded in {workdir}: stop it first")
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
         state = State(enforcer, _prefix(workdir), [f"node{i}" for i in range(nodes)])
+        if enforcer == "cilium":
+            state.bpf_before = sorted(cilium_bpf_programs())
         if any(n.startswith(state.prefix + "-") for n in netns_names()):
             raise LabError(f"network namespaces {state.prefix}-* exist: stop the lab in {workdir}")
         state.save(workdir)
@@ -1391,6 +1418,24 @@ def stop(workdir: Path) -> None:
                 errors.append(f"{name}: {done.stderr.strip()}")
     if survivors:
         errors.append(f"processes {survivors} still alive 10 s after SIGKILL")
+    if state.enforcer == "cilium" and not survivors:
+        # The kernel frees a program when its last reference goes (the tc filters of the deleted
+        # namespaces' devices, the agents' fds, the pins in their private bpffs), and that happens
+        # after `ip netns delete` and the agents' exit return: under load, seconds later. Wait for
+        # it, so that a lab is gone when stop returns and the next lab's snapshot is its own.
+        before = set(state.bpf_before)
+        deadline = time.monotonic() + BPF_FREE_TIMEOUT_S
+        while True:
+            left = {i: n for i, n in cilium_bpf_programs().items() if i not in before}
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if left:
+            names = sorted(set(left.values()))
+            errors.append(
+                f"{len(left)} Cilium BPF program(s) still loaded {BPF_FREE_TIMEOUT_S:.0f} s after"
+                f" the agents ended, e.g. {names[:3]}"
+            )
     if errors:
         raise LabError("stop could not clean up: " + "; ".join(errors))
     path.unlink()

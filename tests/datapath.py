@@ -5,7 +5,6 @@ it found it."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -67,11 +66,9 @@ def host_state() -> dict[str, Any]:
         ]
 
     bpf = Path("/sys/fs/bpf")
-    # BPF programs are the kernel's, not a namespace's: Cilium's (cil_*, tail_*) must all go.
-    progs = json.loads(out("bpftool", "prog", "show", "--json") or "[]")
-    cilium_progs = sorted(
-        p.get("name", "") for p in progs if p.get("name", "").startswith(("cil_", "tail_"))
-    )
+    # BPF programs are the kernel's, not a namespace's: Cilium's must all go (stop() waits for
+    # the kernel to free them).
+    cilium_progs = sorted(lab_module.cilium_bpf_programs().values())
     return {
         "links": sorted(
             line.split(":")[1].strip() for line in out("ip", "-o", "link").splitlines()
