@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cnistack import datapath_check
 from tests.datapath import host_state, lab_module, require_lab
 
 pytestmark = [pytest.mark.engine, pytest.mark.datapath]
@@ -43,3 +45,89 @@ def test_cilium_packets_and_stop_leave_nothing_behind() -> None:
         assert lab_module.leftovers(workdir) == []
     assert [p for p in pids if lab_module._alive(p)] == []
     assert host_state() == before
+
+
+def _cnp(name: str, app: str, ingress: list[Any], deny: list[Any] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"endpointSelector": {"matchLabels": {"app": app}}, "ingress": ingress}
+    if deny is not None:
+        spec["ingressDeny"] = deny
+    return {
+        "apiVersion": "cilium.io/v2",
+        "kind": "CiliumNetworkPolicy",
+        "metadata": {"namespace": "edge", "name": name},
+        "spec": spec,
+    }
+
+
+def _tcp(port: int) -> list[dict[str, Any]]:
+    return [{"ports": [{"port": str(port), "protocol": "TCP"}]}]
+
+
+CLUSTER_8080 = [{"fromEntities": ["cluster"], "toPorts": _tcp(8080)}]
+# Placement is round robin in this order: router (host network) -> node0, api -> node1,
+# web -> node0, client -> node1, db -> node0.
+HOST_PODS = [
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "edge"}},
+    {"apiVersion": "v1", "kind": "Pod",
+     "metadata": {"namespace": "edge", "name": "router", "labels": {"app": "router"}},
+     "spec": {"hostNetwork": True, "containers": [{"name": "main"}]}},
+] + [
+    {"apiVersion": "v1", "kind": "Pod",
+     "metadata": {"namespace": "edge", "name": app, "labels": {"app": app}},
+     "spec": {"containers": [{"name": "main"}]}}
+    for app in ("api", "web", "client", "db")
+]  # fmt: skip
+HOST_POLICIES = [
+    # web: the cluster on 8080; the `host` entity denied on 9090 only.
+    _cnp("web-in", "web", CLUSTER_8080, [{"fromEntities": ["host"], "toPorts": _tcp(9090)}]),
+    # db: the cluster on 8080; the `host` entity denied on every port.
+    _cnp("db-in", "db", CLUSTER_8080, [{"fromEntities": ["host"]}]),
+    # api (on the other node): the cluster on 8080; nothing about `host`.
+    _cnp("api-in", "api", CLUSTER_8080),
+]
+HOST_PORTS = {"TCP": [7070, 8080, 9090], "UDP": [7070, 8080, 9090]}
+
+
+def test_a_deny_on_the_host_entity_beats_the_local_host_allow() -> None:
+    """Cilium allows its own node (`host`) into every local endpoint on every port
+    (allow-localhost, pkg/policy/mapstate.go determineAllowLocalhostIngress). Cilium 1.19 inserts
+    that allow as an ordinary priority-0 allow (insertWithChanges with newAllowEntryWithLabels):
+    a deny of `host` on every port covers its key with a higher precedence (the deny byte, 0xff,
+    pkg/policy/types/entry.go), so the allow is not inserted; a deny on one port is a narrower
+    key that stays beside it, and the datapath's longest match picks it. Expectations written
+    from that code, not from the analyzer; then the analyzer is compared on every flow."""
+    require_lab("cilium")
+    with tempfile.TemporaryDirectory(prefix="cnistack-lab-") as tmp:
+        workdir = Path(tmp)
+        try:
+            lab = lab_module.Lab.start(workdir, "cilium", 2)
+            documents = HOST_PODS + HOST_POLICIES
+            lab.apply(documents, HOST_PORTS, ("203.0.113.10",))
+            lab.wait_converged()
+            assert lab.nodes()["edge/router"] == lab.nodes()["edge/web"] == "node0"
+            assert lab.nodes()["edge/db"] == "node0" and lab.nodes()["edge/api"] == "node1"
+            flows = [
+                ("edge/router", "edge/web", "TCP", 8080),  # allowed
+                ("edge/router", "edge/web", "TCP", 9090),  # denied: host denied on 9090
+                ("edge/router", "edge/web", "TCP", 7070),  # allowed: local host, every port
+                ("edge/router", "edge/web", "UDP", 9090),  # allowed: the deny is TCP only
+                ("edge/router", "edge/db", "TCP", 8080),  # denied: host denied on every port
+                ("edge/router", "edge/db", "TCP", 7070),  # denied
+                ("edge/router", "edge/api", "TCP", 8080),  # allowed: remote-node is in cluster
+                ("edge/router", "edge/api", "TCP", 7070),  # denied: not the local host there
+                ("edge/client", "edge/web", "TCP", 9090),  # denied: cluster on 8080 only
+                ("edge/client", "edge/db", "TCP", 8080),  # allowed: the deny names host only
+            ]
+            assert lab.probe(flows) == [True, False, True, True, False, False, True, False,
+                                        False, True]  # fmt: skip
+            ips = {k: r.ip for k, r in lab.state.pods.items()}
+            analyzer = datapath_check.analyzer_for(
+                datapath_check.as_placed(documents, ips, lab.nodes()), "cilium"
+            )
+            probes = datapath_check.flows(ips, ["203.0.113.10"], [7070, 8080, 9090])
+            packets = lab.probe([(f.src, f.dst, f.protocol, f.port) for f in probes])
+            model = datapath_check.model_verdicts(analyzer, probes)
+            diffs = [(f, m, p) for f, m, p in zip(probes, model, packets, strict=True) if m != p]
+            assert diffs == []
+        finally:
+            lab_module.stop(workdir)
