@@ -498,8 +498,8 @@ build_late() {  # only the oracle tests and the datapath lab run these
 
 mkdir -p "$TC/locks"
 WAIT="${CNISTACK_TOOLCHAIN_WAIT:-5400}"
-# group NAME: build group NAME under its lock (fd 9 in a subshell, released when it ends), unless
-# this process already holds it (the background child, which inherits the parent's fd 9).
+# group NAME: build group NAME holding its lock on fd 9 (closed, so released, when the group is
+# built), unless this process already holds it: the background child inherits the parent's fd 9.
 group() {
   if [[ "${CNISTACK_TOOLCHAIN_HELD:-}" == "$1" ]]; then "build_$1"; return; fi
   local t0=$SECONDS
