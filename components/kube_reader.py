@@ -18,14 +18,55 @@ import os
 import ssl
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from http.client import HTTPResponse
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 TIMEOUT_S = 30
+# client-go retries a response that carries Retry-After when it is a 429 or a 5xx, sleeping what
+# the server asked, at most 10 times (k8s.io/client-go/rest/request.go: checkWait, maxRetries).
+# The API server answers that way when it is not ready for a request, not only under load: since
+# Kubernetes 1.34 (KEP-4568, ResilientWatchCacheInitialization, GA) a LIST of a resource whose
+# watch cache is still initializing, after an API server (re)start or for a new CRD, is a 429
+# with Retry-After 1-30 s (k8s.io/apiserver pkg/storage/cacher/cacher.go, GetList).
+MAX_RETRIES = 10
+
+
+def retry_after_s(error: urllib.error.HTTPError) -> int | None:
+    """The seconds the API server asked to wait before retrying, else None (client-go's
+    checkWait: a 429 or a 5xx with an integer Retry-After)."""
+    if error.code != 429 and error.code < 500:
+        return None
+    value = error.headers.get("Retry-After", "") if error.headers is not None else ""
+    return int(value) if value.strip().isdigit() else None
+
+
+def urlopen_as_client_go(
+    request: urllib.request.Request,
+    context: ssl.SSLContext,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HTTPResponse:
+    """urlopen, retried as client-go retries (`MAX_RETRIES` above); the last error is raised."""
+    for attempt in range(1, MAX_RETRIES + 1):
+        try:
+            response: HTTPResponse = urllib.request.urlopen(
+                request, context=context, timeout=timeout
+            )
+            return response
+        except urllib.error.HTTPError as error:
+            wait = retry_after_s(error)
+            if wait is None or attempt == MAX_RETRIES:
+                raise
+            error.close()
+            sleep(wait)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 class KubeconfigError(Exception):
@@ -147,7 +188,7 @@ class KubeReader:
     def get(self, path: str) -> Any:
         request = urllib.request.Request(self.server + path, headers=self._headers)
         try:
-            with urllib.request.urlopen(request, context=self.ssl, timeout=TIMEOUT_S) as response:
+            with urlopen_as_client_go(request, self.ssl, TIMEOUT_S) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             raise ApiError(error.code, str(error.reason), path) from None

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib.util
 import json
 import os
 import signal
@@ -40,7 +41,26 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+
+def _kube_reader() -> ModuleType:
+    """The program's own API reader (components/kube_reader.py), loaded by its path so that the
+    Pulumi shell's package (components/__init__.py) is not imported: this client retries what
+    the API server asks to retry exactly as the program and client-go do."""
+    name = "cnistack_kube_reader"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parent.parent / "components/kube_reader.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+kube_reader = _kube_reader()
 
 PROCESSES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 READY_TIMEOUT_S = 90.0
@@ -298,7 +318,7 @@ class Api:
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", content_type)
-        with urllib.request.urlopen(req, context=self.context, timeout=30) as response:
+        with kube_reader.urlopen_as_client_go(req, self.context, 30) as response:
             raw = response.read()
             kind = response.headers.get("Content-Type", "")
         if not raw:
