@@ -981,8 +981,16 @@ class Lab:
             self.pending.append(f"Received update for namespace: {name}")
 
     def _ensure(self, path: str, collection: str, body: dict[str, Any]) -> None:
-        if not self.api.exists(path):
+        if self.api.exists(path):
+            return
+        try:
             self.api.request("POST", collection, body)
+        except urllib.error.HTTPError as error:
+            # 409 AlreadyExists: someone created it between the two requests. For a namespace's
+            # `default` ServiceAccount that is the controller-manager's ServiceAccount controller,
+            # which creates it in every new namespace (an engine run met that race).
+            if error.code != 409:
+                raise
 
     def _create(self, doc: dict[str, Any]) -> None:
         if doc["kind"] in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
