@@ -24,6 +24,10 @@ OWN_SECRETS = if [ -z "$${PULUMI_CONFIG_PASSPHRASE}$${PULUMI_CONFIG_PASSPHRASE_F
 # A pulumi CLI already on PATH (installed the usual way) is used as is; otherwise the engine
 # built from Go modules by scripts/toolchain.sh.
 TOOLCHAIN_ENV = command -v pulumi >/dev/null || eval "$$(bash scripts/toolchain.sh --print-env)"
+# The Kubernetes plugin writes the cluster's kubeconfig, credentials included, to a new file in
+# $TMPDIR at every run and never removes it (docs/real-engine.md, "Secrets"): each run below
+# gets a private TMPDIR, removed when the run ends, however it ends.
+PRIVATE_TMPDIR = export TMPDIR="$$(mktemp -d)" && trap 'rm -rf "$$TMPDIR"' EXIT
 
 .PHONY: help install toolchain toolchain-for-tests homelab-prerequisites homelab preview test test-fast fuzz lint lint-analyzer typecheck typecheck-analyzer format render connectivity bench clean datapath-prerequisites verify
 
@@ -92,13 +96,13 @@ homelab-prerequisites:
 homelab: homelab-prerequisites
 	@$(MAKE) --no-print-directory install
 	command -v pulumi >/dev/null || bash scripts/toolchain.sh --group first
-	$(TOOLCHAIN_ENV) && $(LAB_SECRETS) && pulumi login --local >/dev/null && \
+	$(PRIVATE_TMPDIR) && $(TOOLCHAIN_ENV) && $(LAB_SECRETS) && pulumi login --local >/dev/null && \
 	  (pulumi stack select homelab 2>/dev/null || pulumi stack init homelab) && \
 	  pulumi up -s homelab --yes --policy-pack policies --policy-pack-config policies/config/homelab.json
 
 preview: $(VENV)/.installed $(POLICY_VENV)/.installed
 	command -v pulumi >/dev/null || bash scripts/toolchain.sh --group first
-	$(TOOLCHAIN_ENV) && pulumi login --local >/dev/null && \
+	$(PRIVATE_TMPDIR) && $(TOOLCHAIN_ENV) && pulumi login --local >/dev/null && \
 	  for stack in homelab production; do ( \
 	    if [ $$stack = homelab ]; then $(LAB_SECRETS); else $(OWN_SECRETS); fi && \
 	    (pulumi stack select $$stack 2>/dev/null || pulumi stack init $$stack) && \

@@ -48,6 +48,4 @@ def read_cluster_facts(stack: StackConfig) -> ClusterFacts | None:
             f"cannot read {path} from {reader.server} before any resource (the Cilium release "
             f"deployed and the Kubernetes version decide what this run may do): {err}"
         ) from None
-    finally:
-        reader.close()
     return ClusterFacts(server_version=version, revisions=revisions_from_secrets(secrets))

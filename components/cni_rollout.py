@@ -74,11 +74,8 @@ def helm_pending_hook(
     async def check(_: pulumi.ResourceHookArgs) -> None:
         config = await kubeconfig.future() if kubeconfig is not None else None
         reader = KubeReader(config, context)
-        try:
-            selector = urllib.parse.quote(f"owner=helm,name={release}")
-            secrets = reader.get(f"/api/v1/namespaces/{namespace}/secrets?labelSelector={selector}")
-        finally:
-            reader.close()
+        selector = urllib.parse.quote(f"owner=helm,name={release}")
+        secrets = reader.get(f"/api/v1/namespaces/{namespace}/secrets?labelSelector={selector}")
         labels = [item["metadata"].get("labels") or {} for item in secrets["items"]]
         pending = sorted(
             (int(label.get("version", 0)), str(label.get("status", "")))
@@ -213,23 +210,19 @@ def wait_for_rollout(
     start = clock()
     verdicts: list[Verdict] = []
     last_error: str | None = None
-    reader = connect()
-    try:
-        cluster = _Cluster(reader)
-        while True:
-            try:
-                verdicts = _survey(cluster, plan)
-                last_error = None
-                if all(v.done for v in verdicts):
-                    return
-            except (ApiError, urllib.error.URLError, OSError, ValueError) as error:
-                last_error = _short(error)
-            waited = clock() - start
-            if waited >= plan.timeout_s:
-                raise RolloutStuckError(stuck_message(plan, verdicts, waited, last_error))
-            sleep(POLL_S)
-    finally:
-        reader.close()
+    cluster = _Cluster(connect())
+    while True:
+        try:
+            verdicts = _survey(cluster, plan)
+            last_error = None
+            if all(v.done for v in verdicts):
+                return
+        except (ApiError, urllib.error.URLError, OSError, ValueError) as error:
+            last_error = _short(error)
+        waited = clock() - start
+        if waited >= plan.timeout_s:
+            raise RolloutStuckError(stuck_message(plan, verdicts, waited, last_error))
+        sleep(POLL_S)
 
 
 def _short(error: Exception) -> str:

@@ -99,6 +99,14 @@ def _named(document: dict[str, Any], key: str, name: str) -> dict[str, Any]:
     raise KubeconfigError(f"kubeconfig: no {key.rstrip('s')} named {name!r}")
 
 
+def _private_file(path: Path, data_b64: str) -> str:
+    """Write base64 `data_b64` to a new file only its owner can read (created 0600, no window)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(base64.b64decode(data_b64))
+    return str(path)
+
+
 class KubeReader:
     """GET JSON from the API server that `context` of the kubeconfig points at."""
 
@@ -112,18 +120,8 @@ class KubeReader:
         user = _named(document, "users", ctx["user"]) if ctx.get("user") else {}
         self.server = str(cluster["server"]).rstrip("/")
         self._headers: dict[str, str] = {"Accept": "application/json"}
-        self._tmp = tempfile.TemporaryDirectory(prefix="cnistack-kube-")
         self.ssl = self._ssl(cluster)
         self._authenticate(user)
-
-    def close(self) -> None:
-        self._tmp.cleanup()
-
-    def _file(self, name: str, data_b64: str) -> str:
-        path = Path(self._tmp.name) / name
-        path.write_bytes(base64.b64decode(data_b64))
-        path.chmod(0o600)
-        return str(path)
 
     def _ssl(self, cluster: dict[str, Any]) -> ssl.SSLContext:
         if cluster.get("insecure-skip-tls-verify"):
@@ -148,21 +146,27 @@ class KubeReader:
         elif user.get("tokenFile"):
             token = Path(user["tokenFile"]).read_text().strip()
             self._headers["Authorization"] = f"Bearer {token}"
-        cert = user.get("client-certificate") or (
-            self._file("client.crt", user["client-certificate-data"])
-            if user.get("client-certificate-data")
-            else None
-        )
-        key = user.get("client-key") or (
-            self._file("client.key", user["client-key-data"])
-            if user.get("client-key-data")
-            else None
-        )
-        if cert and key:
-            self.ssl.load_cert_chain(cert, key)
+        cert = self._load_client_certificate(user)
         unsupported = sorted({"auth-provider", "username", "password"} & set(user))
         if unsupported and "Authorization" not in self._headers and not cert:
             raise KubeconfigError(f"kubeconfig: user credentials {unsupported} are not supported")
+
+    def _load_client_certificate(self, user: dict[str, Any]) -> bool:
+        """Load the user's client certificate and key into the TLS context, if it has both.
+
+        `ssl` loads a chain from files only. The `-data` fields go to a private directory that
+        is removed as soon as the context holds them: no key stays on disk after this call,
+        even if the program is killed later (a killed `up` is docs/recovery.md's first case)."""
+        cert_path, key_path = user.get("client-certificate"), user.get("client-key")
+        cert_data: str = user.get("client-certificate-data") or ""
+        key_data: str = user.get("client-key-data") or ""
+        if not (cert_path or cert_data) or not (key_path or key_data):
+            return False
+        with tempfile.TemporaryDirectory(prefix="cnistack-kube-") as tmp:
+            cert = cert_path or _private_file(Path(tmp) / "client.crt", cert_data)
+            key = key_path or _private_file(Path(tmp) / "client.key", key_data)
+            self.ssl.load_cert_chain(cert, key)
+        return True
 
     def _exec(self, spec: dict[str, Any]) -> dict[str, Any]:
         env = {**os.environ, **{e["name"]: e["value"] for e in spec.get("env") or []}}

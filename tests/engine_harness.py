@@ -61,6 +61,7 @@ class Engine:
                 "$PATH", os.environ["PATH"]
             )
         (workdir / "state").mkdir(parents=True)
+        (workdir / "tmp").mkdir()
         self.env.update(
             PATH=os.pathsep.join([*map(str, path_prefix), self.env["PATH"]]),
             PULUMI_HOME=str(workdir / "pulumi-home"),
@@ -70,6 +71,11 @@ class Engine:
             HELM_CACHE_HOME=str(workdir / "helm/cache"),
             HELM_CONFIG_HOME=str(workdir / "helm/config"),
             HELM_DATA_HOME=str(workdir / "helm/data"),
+            # The Kubernetes plugin writes the provider's kubeconfig to a new temporary file at
+            # every Configure and never removes it (pulumi-kubernetes provider/pkg/provider:
+            # writeKubeconfigToFile, called from Configure for Helm); a killed program leaves its
+            # own. Here, not in /tmp: they go with the test's directory.
+            TMPDIR=str(workdir / "tmp"),
         )
         self.env.pop("PULUMI_ACCESS_TOKEN", None)
         self.env.pop("KUBECONFIG", None)

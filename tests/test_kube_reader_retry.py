@@ -131,13 +131,10 @@ def test_the_program_reader_gets_through_a_cache_that_is_not_ready(
         "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
     }
     reader = KubeReader(json.dumps(kubeconfig), "x")
-    try:
-        assert reader.get("/api/v1/namespaces/kube-system/secrets") == {
-            "kind": "SecretList",
-            "items": [],
-        }
-    finally:
-        reader.close()
+    assert reader.get("/api/v1/namespaces/kube-system/secrets") == {
+        "kind": "SecretList",
+        "items": [],
+    }
     assert double.paths == ["/api/v1/namespaces/kube-system/secrets"] * 2
 
 
@@ -149,9 +146,6 @@ def test_the_program_reader_names_a_refusal(double: ScriptedApiServer) -> None:
         "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
     }
     reader = KubeReader(json.dumps(kubeconfig), "x")
-    try:
-        with pytest.raises(ApiError) as caught:
-            reader.get("/version")
-    finally:
-        reader.close()
+    with pytest.raises(ApiError) as caught:
+        reader.get("/version")
     assert str(caught.value) == "HTTP 403 Forbidden for GET /version"

@@ -133,6 +133,43 @@ def test_make_homelab_checks_prerequisites_before_building_anything(tmp_path: Pa
     assert not (tmp_path / "venv").exists()
 
 
+@pytest.mark.parametrize("preview_exit", [0, 1])
+def test_make_preview_runs_pulumi_in_a_private_tmpdir_it_removes(
+    tmp_path: Path, preview_exit: int
+) -> None:
+    """The Kubernetes plugin leaves the kubeconfig in a new $TMPDIR file at every run
+    (tests/test_engine.py shows it on the real plugin). `make preview` runs a TEST DOUBLE
+    `pulumi` here (the real preview needs a cluster) that does the same; the file must go with
+    the run's TMPDIR, whether the preview passes or fails."""
+    make = shutil.which("make")
+    assert make is not None
+    seen = tmp_path / "tmpdirs-seen"
+    pulumi = (
+        f'echo "$TMPDIR" >> {seen}\n'
+        'echo "token: secret" > "$TMPDIR/kubeconfig$$"\n'
+        f'[ "$1" = preview ] && exit {preview_exit}\nexit 0'
+    )
+    bindir = _bin_with(tmp_path, {"pulumi": pulumi})
+    for venv in ("venv", "policy-venv"):
+        (tmp_path / venv).mkdir()
+        (tmp_path / venv / ".installed").touch()  # newer than requirements*.txt: not rebuilt
+    outer = tmp_path / "tmp"
+    outer.mkdir()
+    done = subprocess.run(
+        [make, "-C", str(ROOT), "preview",
+         f"VENV={tmp_path / 'venv'}", f"POLICY_VENV={tmp_path / 'policy-venv'}"],
+        env={"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(outer),
+             "PULUMI_CONFIG_PASSPHRASE": "not-the-lab-one"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == (0 if preview_exit == 0 else 2), done.stderr
+    used = set(seen.read_text().split())
+    assert len(used) == 1
+    (private,) = used
+    assert Path(private).parent == outer
+    assert list(outer.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "script", ["derive_chart_keys.py", "derive_cnp_schema.py", "derive_conformance.py"]
 )
