@@ -90,6 +90,9 @@ def test_a_certificate_from_another_ca_is_refused_by_the_api_server(
         other, other / "ca.crt", other / "ca.key", "/O=system:masters/CN=cnistack-cert-admin"
     )
     reader = KubeReader(_kubeconfig(local_cluster, cert, key), "local")
+    # A certificate that does not verify is an authentication error, not an anonymous request:
+    # the API server puts anonymous behind the other authenticators with FailOnError
+    # (k8s.io/kubernetes pkg/kubeapiserver/authenticator/config.go, union.NewFailOnError).
     with pytest.raises(ApiError) as caught:
         reader.get(SECRETS)
     assert str(caught.value) == f"HTTP 401 Unauthorized for GET {SECRETS}"
