@@ -11,7 +11,6 @@ key must not stay on disk once the reader holds it.
 from __future__ import annotations
 
 import base64
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from components.kube_reader import ApiError, KubeReader
-from tests.local_cluster import LocalCluster
+from tests.local_cluster import LocalCluster, script
 
 pytestmark = pytest.mark.engine
 
@@ -29,17 +28,14 @@ pytestmark = pytest.mark.engine
 SECRETS = "/api/v1/namespaces/kube-system/secrets"
 
 
-def _openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
-
-
 def _client_certificate(out: Path, ca_crt: Path, ca_key: Path, subject: str) -> tuple[str, str]:
     """A client certificate for `subject`, signed by the given CA; (cert, key) base64 PEM."""
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", out / "client.key", "-out", out / "client.csr",
-             "-subj", subject)  # fmt: skip
-    _openssl("x509", "-req", "-in", out / "client.csr", "-CA", ca_crt, "-CAkey", ca_key,
-             "-CAcreateserial", "-days", "1", "-out", out / "client.crt")  # fmt: skip
+    script._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(out / "client.key"), "-out", str(out / "client.csr"),
+                    "-subj", subject)  # fmt: skip
+    script._openssl("x509", "-req", "-in", str(out / "client.csr"), "-CA", str(ca_crt),
+                    "-CAkey", str(ca_key), "-CAcreateserial", "-days", "1",
+                    "-out", str(out / "client.crt"))  # fmt: skip
     return _b64(out / "client.crt"), _b64(out / "client.key")
 
 
@@ -81,11 +77,8 @@ def test_a_client_certificate_authenticates_and_its_key_leaves_no_file(
 def test_a_certificate_from_another_ca_is_refused_by_the_api_server(
     local_cluster: LocalCluster, tmp_path: Path, tmpdir_watched: Path
 ) -> None:
-    other = tmp_path / "other-ca"
-    other.mkdir()
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", other / "ca.key", "-out", other / "ca.crt",
-             "-days", "1", "-subj", "/CN=not-the-cluster-ca")  # fmt: skip
+    other = tmp_path / "other-pki"
+    script._make_pki(other)  # a CA of its own, as the local cluster makes one, but not its CA
     cert, key = _client_certificate(
         other, other / "ca.crt", other / "ca.key", "/O=system:masters/CN=cnistack-cert-admin"
     )
